@@ -21,6 +21,10 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+# Fast hashing for the many users tests create; the CLI and browser tests run the real hashers in subprocesses.
+settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture(autouse=True)
 def _clean_cache():
     # Throttle counters live in the cache (Redis when configured): start every test from zero.

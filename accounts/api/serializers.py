@@ -81,6 +81,7 @@ class OrganizationMembershipSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = OrganizationMembership
+        validators = []  # uniqueness is the service's job (a 409 with a clear message)
         fields = ["id", "organization", "user", "user_detail", "role", "created_at", "updated_at"]
         read_only_fields = ["id", "created_at", "updated_at"]
 
@@ -117,6 +118,7 @@ class ProjectSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Project
+        validators = []  # uniqueness is the service's job (a 409 with a clear message)
         fields = ["id", "organization", "name", "slug", "description", "created_at"]
         read_only_fields = ["id", "created_at"]
 
@@ -142,6 +144,7 @@ class MembershipSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Membership
+        validators = []  # uniqueness is the service's job (a 409 with a clear message)
         fields = ["id", "project", "user", "user_detail", "role", "created_at", "updated_at"]
         read_only_fields = ["id", "created_at", "updated_at"]
 

@@ -23,15 +23,17 @@ class ScopedGenericViewSet(viewsets.GenericViewSet):
     """
 
     permission_classes = [ScopedPermission]
-    _final = ("get_queryset", "get_object", "check_object_permissions")
+    _final = ("get_queryset", "get_object", "check_object_permissions", "check_parent_permission", "perform_create")
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
+        if cls.__module__ == __name__:
+            return
         for name in cls._final:
             if name in cls.__dict__:
                 raise TypeError(
                     f"{cls.__name__} overrides {name}(): tenant scoping lives in ScopedModelViewSet; "
-                    "use filter_scoped_queryset() instead."
+                    "narrow rows with filter_scoped_queryset() and write through the serializer's services."
                 )
 
     @property
@@ -53,16 +55,17 @@ class ScopedGenericViewSet(viewsets.GenericViewSet):
         queryset = self.queryset.all().for_user(self.request.user, "view")
         return self.filter_scoped_queryset(queryset)
 
-    def perform_create(self, serializer):
+    def check_parent_permission(self, serializer) -> None:
+        """Creating under a parent (project or organization) needs the model's "add" action on that parent."""
         model = self.queryset.model
         parent_field = getattr(model, "scope_parent", None)
-        if parent_field:
-            parent = serializer.validated_data.get(parent_field)
-            for permission in self.get_permissions():
-                checker = getattr(permission, "has_parent_permission", None)
-                if checker is not None and (parent is None or not checker(self.request, self, model, parent)):
-                    self.permission_denied(self.request, message=ScopedPermission.message)
-        serializer.save()
+        if not parent_field:
+            return
+        parent = serializer.validated_data.get(parent_field)
+        for permission in self.get_permissions():
+            checker = getattr(permission, "has_parent_permission", None)
+            if checker is not None and (parent is None or not checker(self.request, self, model, parent)):
+                self.permission_denied(self.request, message=ScopedPermission.message)
 
 
 class ScopedModelViewSet(
@@ -73,7 +76,11 @@ class ScopedModelViewSet(
     mixins.ListModelMixin,
     ScopedGenericViewSet,
 ):
-    """CRUD over a tenant-scoped model."""
+    """CRUD over a tenant-scoped model; writes go through the serializer to the app's services."""
+
+    def perform_create(self, serializer):
+        self.check_parent_permission(serializer)
+        serializer.save()
 
 
 class ScopedReadOnlyModelViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, ScopedGenericViewSet):

@@ -74,10 +74,35 @@ class OrganizationSerializer(serializers.ModelSerializer):
         )
 
 
-class OrganizationMembershipSerializer(serializers.ModelSerializer):
-    organization = ScopedPrimaryKeyRelatedField(Organization)
+class MemberSerializerBase(serializers.ModelSerializer):
+    """A user's membership of a project or organization: added by username or e-mail; afterwards only the role
+    changes. Subclasses name the scope field in ``Meta.fields`` and the services to call."""
+
+    scope_field = ""
     user = serializers.CharField(write_only=True, help_text="Username or e-mail address of the user to add.")
     user_detail = UserSummarySerializer(source="user", read_only=True)
+
+    def get_fields(self):
+        fields = super().get_fields()
+        if self.instance is not None:
+            fields[self.scope_field].read_only = True
+            fields["user"].read_only = True
+        return fields
+
+    def create(self, validated_data):
+        request = _request(self)
+        user = user_get_by_identifier(identifier=validated_data["user"])
+        return self.add_member(request, validated_data[self.scope_field], user, validated_data.get("role"))
+
+    def update(self, instance, validated_data):
+        if "role" not in validated_data:
+            return instance
+        return self.set_role(_request(self), instance, validated_data["role"])
+
+
+class OrganizationMembershipSerializer(MemberSerializerBase):
+    scope_field = "organization"
+    organization = ScopedPrimaryKeyRelatedField(Organization)
 
     class Meta:
         model = OrganizationMembership
@@ -85,30 +110,18 @@ class OrganizationMembershipSerializer(serializers.ModelSerializer):
         fields = ["id", "organization", "user", "user_detail", "role", "created_at", "updated_at"]
         read_only_fields = ["id", "created_at", "updated_at"]
 
-    def get_fields(self):
-        fields = super().get_fields()
-        if self.instance is not None:  # on update only the role changes
-            fields["organization"].read_only = True
-            fields["user"].read_only = True
-        return fields
-
-    def create(self, validated_data):
-        request = _request(self)
-        user = user_get_by_identifier(identifier=validated_data["user"])
+    def add_member(self, request, organization, user, role):
         return services.organization_member_add(
             actor=request.user,
-            organization=validated_data["organization"],
+            organization=organization,
             user=user,
-            role=validated_data.get("role", OrganizationRole.MEMBER),
+            role=role or OrganizationRole.MEMBER,
             request=request,
         )
 
-    def update(self, instance, validated_data):
-        request = _request(self)
-        if "role" not in validated_data:
-            return instance
+    def set_role(self, request, membership, role):
         return services.organization_member_set_role(
-            actor=request.user, membership=instance, role=validated_data["role"], request=request
+            actor=request.user, membership=membership, role=role, request=request
         )
 
 
@@ -137,42 +150,22 @@ class ProjectSerializer(serializers.ModelSerializer):
         return services.project_update(actor=request.user, project=instance, request=request, **validated_data)
 
 
-class MembershipSerializer(serializers.ModelSerializer):
+class MembershipSerializer(MemberSerializerBase):
+    scope_field = "project"
     project = ScopedPrimaryKeyRelatedField(Project)
-    user = serializers.CharField(write_only=True, help_text="Username or e-mail address of the user to add.")
-    user_detail = UserSummarySerializer(source="user", read_only=True)
 
     class Meta:
         model = Membership
         validators = []  # uniqueness is the service's job (a 409 with a clear message)
         fields = ["id", "project", "user", "user_detail", "role", "created_at", "updated_at"]
         read_only_fields = ["id", "created_at", "updated_at"]
+        extra_kwargs = {"role": {"required": True}}
 
-    def get_fields(self):
-        fields = super().get_fields()
-        if self.instance is not None:
-            fields["project"].read_only = True
-            fields["user"].read_only = True
-        return fields
+    def add_member(self, request, project, user, role):
+        return services.membership_create(actor=request.user, project=project, user=user, role=role, request=request)
 
-    def create(self, validated_data):
-        request = _request(self)
-        user = user_get_by_identifier(identifier=validated_data["user"])
-        return services.membership_create(
-            actor=request.user,
-            project=validated_data["project"],
-            user=user,
-            role=validated_data["role"],
-            request=request,
-        )
-
-    def update(self, instance, validated_data):
-        request = _request(self)
-        if "role" not in validated_data:
-            return instance
-        return services.membership_set_role(
-            actor=request.user, membership=instance, role=validated_data["role"], request=request
-        )
+    def set_role(self, request, membership, role):
+        return services.membership_set_role(actor=request.user, membership=membership, role=role, request=request)
 
 
 class ApiTokenSerializer(serializers.ModelSerializer):

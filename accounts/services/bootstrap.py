@@ -2,6 +2,7 @@ from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.utils.text import slugify
 
 from codequal.exceptions import ApplicationError
 
@@ -34,8 +35,6 @@ def platform_bootstrap(
         if not password:
             raise ApplicationError("A password is required to create the superuser.")
         user = User.objects.create_superuser(username=username, email=email or "", password=password)
-
-    from django.utils.text import slugify
 
     organization = Organization.objects.filter(slug=slugify(organization_name)).first()
     organization_created = organization is None

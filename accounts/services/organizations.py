@@ -1,20 +1,14 @@
 from django.db import transaction
-from django.utils.text import slugify
 
 from codequal.exceptions import ApplicationError, ConflictError
 
 from ..choices import AuditAction, OrganizationRole
 from ..models import Membership, Organization, OrganizationMembership
 from .audit import audit_record
+from .common import apply_changes, ensure_slug_free, name_and_slug_changes, unique_slug
 from .permissions import organization_permissions_sync, project_permissions_sync
 
-
-def unique_slug(model, base: str, **scope) -> str:
-    root = slugify(base)[:90] or "item"
-    slug, n = root, 2
-    while model.objects.filter(slug=slug, **scope).exists():
-        slug, n = f"{root}-{n}", n + 1
-    return slug
+SLUG_TAKEN = "That organization slug is taken."
 
 
 @transaction.atomic
@@ -24,8 +18,7 @@ def organization_create(*, actor, name: str, slug: str | None = None, request=No
     if not name:
         raise ApplicationError("An organization needs a name.", extra={"fields": {"name": ["Required."]}})
     if slug:
-        if Organization.objects.filter(slug=slug).exists():
-            raise ConflictError("That organization slug is taken.", extra={"fields": {"slug": [slug]}})
+        ensure_slug_free(Organization.objects.all(), slug, SLUG_TAKEN)
     else:
         slug = unique_slug(Organization, name)
     organization = Organization.objects.create(name=name, slug=slug)
@@ -44,17 +37,10 @@ def organization_create(*, actor, name: str, slug: str | None = None, request=No
 def organization_update(
     *, actor, organization: Organization, name: str | None = None, slug: str | None = None, request=None
 ) -> Organization:
-    changes = {}
-    if name is not None and name.strip() and name.strip() != organization.name:
-        changes["name"] = name.strip()
-    if slug is not None and slug != organization.slug:
-        if Organization.objects.filter(slug=slug).exclude(pk=organization.pk).exists():
-            raise ConflictError("That organization slug is taken.", extra={"fields": {"slug": [slug]}})
-        changes["slug"] = slug
-    if changes:
-        for field, value in changes.items():
-            setattr(organization, field, value)
-        organization.save(update_fields=list(changes))
+    changes = name_and_slug_changes(organization, name=name, slug=slug)
+    if "slug" in changes:
+        ensure_slug_free(Organization.objects.all(), slug, SLUG_TAKEN, exclude_pk=organization.pk)
+    if apply_changes(organization, changes):
         audit_record(
             action=AuditAction.ORGANIZATION_UPDATED,
             actor=actor,

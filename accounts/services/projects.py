@@ -7,8 +7,11 @@ from ..choices import AuditAction, ProjectRole
 from ..models import Membership, Organization, Project
 from ..selectors import project_user_can
 from .audit import audit_record
-from .organizations import organization_member_ensure, unique_slug
+from .common import apply_changes, ensure_slug_free, name_and_slug_changes, unique_slug
+from .organizations import organization_member_ensure
 from .permissions import project_permissions_sync
+
+SLUG_TAKEN = "That project slug is taken in this organization."
 
 
 @transaction.atomic
@@ -20,8 +23,7 @@ def project_create(
     if not name:
         raise ApplicationError("A project needs a name.", extra={"fields": {"name": ["Required."]}})
     if slug:
-        if Project.objects.filter(organization=organization, slug=slug).exists():
-            raise ConflictError("That project slug is taken in this organization.", extra={"fields": {"slug": [slug]}})
+        ensure_slug_free(organization.projects.all(), slug, SLUG_TAKEN)
     else:
         slug = unique_slug(Project, name, organization=organization)
     project = Project.objects.create(organization=organization, name=name, slug=slug, description=description or "")
@@ -40,19 +42,14 @@ def project_update(
     description: str | None = None,
     request=None,
 ) -> Project:
-    changes = {}
-    if name is not None and name.strip() and name.strip() != project.name:
-        changes["name"] = name.strip()
-    if slug is not None and slug != project.slug:
-        if Project.objects.filter(organization_id=project.organization_id, slug=slug).exclude(pk=project.pk).exists():
-            raise ConflictError("That project slug is taken in this organization.", extra={"fields": {"slug": [slug]}})
-        changes["slug"] = slug
+    changes = name_and_slug_changes(project, name=name, slug=slug)
+    if "slug" in changes:
+        ensure_slug_free(
+            Project.objects.filter(organization_id=project.organization_id), slug, SLUG_TAKEN, exclude_pk=project.pk
+        )
     if description is not None and description != project.description:
         changes["description"] = description
-    if changes:
-        for field, value in changes.items():
-            setattr(project, field, value)
-        project.save(update_fields=list(changes))
+    if apply_changes(project, changes):
         audit_record(
             action=AuditAction.PROJECT_UPDATED,
             actor=actor,

@@ -42,7 +42,7 @@ class OrganizationAdmin(TenantScopedAdmin):
 class OrganizationMembershipAdmin(TenantScopedAdmin):
     list_display = ["user", "organization", "role", "created_at"]
     search_fields = ["user__username", "user__email", "organization__name"]
-    list_filter = ["role", ("organization", admin.RelatedOnlyFieldListFilter)]
+    list_filter = ["role", "organization"]
     list_select_related = ["user", "organization"]
     autocomplete_fields = ["user"]
 
@@ -66,7 +66,7 @@ class OrganizationMembershipAdmin(TenantScopedAdmin):
 class ProjectAdmin(TenantScopedAdmin):
     list_display = ["name", "slug", "organization", "created_at"]
     search_fields = ["name", "slug", "organization__name"]
-    list_filter = [("organization", admin.RelatedOnlyFieldListFilter), "created_at"]
+    list_filter = ["organization", "created_at"]
     list_select_related = ["organization"]
     prepopulated_fields = {"slug": ["name"]}
 
@@ -102,7 +102,7 @@ class ProjectAdmin(TenantScopedAdmin):
 class MembershipAdmin(TenantScopedAdmin):
     list_display = ["user", "project", "role", "updated_at"]
     search_fields = ["user__username", "user__email", "project__name"]
-    list_filter = ["role", ("project__organization", admin.RelatedOnlyFieldListFilter)]
+    list_filter = ["role", "project__organization"]
     list_select_related = ["user", "project__organization"]
     autocomplete_fields = ["user"]
 
@@ -153,7 +153,7 @@ class ApiTokenAdmin(TenantScopedAdmin):
 class AuditLogAdmin(ReadOnlyAdmin, TenantScopedAdmin):
     list_display = ["created_at", "actor_username", "action", "target_repr", "organization", "project", "ip_address"]
     search_fields = ["actor_username", "target_repr", "target_id"]
-    list_filter = ["action", "created_at", ("organization", admin.RelatedOnlyFieldListFilter)]
+    list_filter = ["action", "created_at", "organization"]
     list_select_related = ["organization", "project"]
     date_hierarchy = "created_at"
 

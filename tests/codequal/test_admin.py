@@ -139,21 +139,32 @@ def test_admin_role_change_goes_through_the_service(world):
 
 
 def test_admin_cannot_grant_owner_role(world):
-    """Only an owner grants the owner role; the service refuses and nothing changes."""
+    """Only an owner grants the owner role; the service refuses, the page says why and nothing changes."""
     client = staff_client(world.a.user("admin"))
     viewer = world.a.user("viewer")
     membership = Membership.objects.get(project=world.a.project, user=viewer)
+    url = reverse("admin:accounts_membership_change", args=[membership.pk])
 
-    client.raise_request_exception = False  # today the service's refusal surfaces as a server error page
+    response = client.post(url, {"role": "owner", "_save": "Save"}, follow=True)
 
-    response = client.post(
-        reverse("admin:accounts_membership_change", args=[membership.pk]), {"role": "owner", "_save": "Save"}
-    )
-
-    assert response.status_code != 302  # not saved and sent back to the list
+    assert response.redirect_chain == [(url, 302)]
+    assert "Only a project owner can grant, change or revoke the owner role." in response.text
     membership.refresh_from_db()
     assert membership.role == "viewer"
     assert not Project.objects.for_user(viewer, "delete").exists()
+
+
+def test_last_owner_cannot_be_demoted_in_admin(world):
+    owner = world.a.user("owner")
+    client = staff_client(owner)
+    membership = Membership.objects.get(project=world.a.project, user=owner)
+    url = reverse("admin:accounts_membership_change", args=[membership.pk])
+
+    response = client.post(url, {"role": "viewer", "_save": "Save"}, follow=True)
+
+    assert "A project must keep at least one owner." in response.text
+    membership.refresh_from_db()
+    assert membership.role == "owner"
 
 
 def test_bulk_delete_of_memberships_removes_access(world):

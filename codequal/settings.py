@@ -214,6 +214,26 @@ CODEQUAL_INLINE_JOBS = env.str("CODEQUAL_INLINE_JOBS", default="thread")
 if CODEQUAL_INLINE_JOBS not in {"thread", "sync"}:
     raise ImproperlyConfigured("CODEQUAL_INLINE_JOBS must be 'thread' or 'sync'.")
 
+# --- Sandbox: where model-written programs run ----------------------------------------------------------------------
+# "auto" (bubblewrap, refusing to start without it), "bwrap", or "subprocess" (NO isolation: trusted code only).
+SANDBOX_BACKEND = env.str("SANDBOX_BACKEND", default="auto")
+# Warm runners working in parallel (0: one per CPU core).
+SANDBOX_WORKERS = env.int("SANDBOX_WORKERS", default=0)
+# Default per-program limits (evaluations may override them).
+SANDBOX_TIMEOUT_S = env.float("SANDBOX_TIMEOUT_S", default=3.0)
+SANDBOX_MEMORY_MB = env.int("SANDBOX_MEMORY_MB", default=512)
+SANDBOX_OUTPUT_BYTES = env.int("SANDBOX_OUTPUT_BYTES", default=1 << 20)
+SANDBOX_MAX_PROCESSES = env.int("SANDBOX_MAX_PROCESSES", default=64)
+# Size of each jail's private writable /tmp, in MiB.
+SANDBOX_TMP_MB = env.int("SANDBOX_TMP_MB", default=64)
+# Unprivileged ids programs run as (also when the platform runs as root).
+SANDBOX_UID = env.int("SANDBOX_UID", default=65534)
+SANDBOX_GID = env.int("SANDBOX_GID", default=65534)
+# A runner (one jail) is replaced after this many programs, and after any anomaly.
+SANDBOX_RECYCLE_AFTER = env.int("SANDBOX_RECYCLE_AFTER", default=1000)
+# Where execution environments (packages for programs, e.g. numpy) are installed.
+SANDBOX_ENVIRONMENTS_DIR = Path(env.str("SANDBOX_ENVIRONMENTS_DIR", default=str(DATA_DIR / "environments")))
+
 # --- Static files, i18n, logging ------------------------------------------------------------------------------------
 STATIC_URL = "/static/"
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(DATA_DIR / "static")))

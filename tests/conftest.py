@@ -1,9 +1,3 @@
-import os
-import tempfile
-
-# Tests never touch the user's data directory (settings read this when Django starts).
-os.environ.setdefault("CODEQUAL_DATA_DIR", tempfile.mkdtemp(prefix="cqb-test-data-"))
-
 import pytest
 from django.conf import settings
 from django.core.cache import cache
@@ -19,10 +13,6 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "redis" in item.keywords:
             item.add_marker(skip)
-
-
-# Fast hashing for the many users tests create; the CLI and browser tests run the real hashers in subprocesses.
-settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture(autouse=True)

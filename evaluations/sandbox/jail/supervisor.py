@@ -1,0 +1,315 @@
+"""R, the supervisor, and the runner's entry point (standard library only).
+
+The host sends the jail modules' source (codec, common, candidate, harness, supervisor, concatenated) to a bootstrap
+interpreter, then one control header per program. Three kinds of process share a jail:
+
+R  the supervisor: pid 1 under bwrap, non-dumpable. It keeps T alive, forks a fresh C per program, enforces the
+   deadline from outside, drains C's output, then kills every process but T, reaps them and wipes every writable
+   place. R never reads test material, candidate code or verdicts: those travel host->T, host->C and T->host
+   through pipes of their own, so nothing secret is in the memory each candidate is forked from.
+T  the trusted harness (harness.py): long-lived, non-dumpable, deaf to catchable signals; restarted if it dies.
+C  the candidate (candidate.py): a fresh process per program.
+"""
+
+import contextlib
+import errno
+import json
+import os
+import select
+import shutil
+import signal
+import socket
+import sys
+import time
+
+from .candidate import run_candidate  # jail: concatenated
+from .common import _close_fds_except, _devnull_std, _set_dumpable, recv_json, send_json  # jail: concatenated
+from .harness import serve_harness  # jail: concatenated
+
+
+def _read_vm_data_bytes():
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmData:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 256 * 1024 * 1024
+
+
+def _children_of(pid):
+    """Direct children of ``pid`` (from /proc; inside the jail that is just the jail's processes)."""
+    found = []
+    needle = str(pid)
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(b")") + 2 :].split()
+        if len(fields) > 1 and fields[1].decode() == needle:
+            found.append(int(name))
+    return found
+
+
+def _sweep(keep):
+    """Kill every process this supervisor parented except ``keep``; orphans come back to us and die in turn."""
+    me = os.getpid()
+    statuses = {}
+    while True:
+        victims = [pid for pid in _children_of(me) if pid not in keep]
+        for pid in victims:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        reaped = False
+        while True:
+            try:
+                pid, status, usage = os.wait4(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+            statuses[pid] = (status, usage)
+            reaped = True
+        if not victims and not reaped:
+            return statuses
+        if victims and not reaped:
+            time.sleep(0.0005)
+
+
+def _describe_exit(status):
+    if status is None:
+        return None
+    if os.WIFSIGNALED(status):
+        return {"signal": os.WTERMSIG(status)}
+    return {"code": os.WEXITSTATUS(status)}
+
+
+def _wipe(path):
+    def onerror(func, p, exc_info):
+        try:
+            os.chmod(os.path.dirname(p), 0o700)
+            os.chmod(p, 0o700)
+            func(p)
+        except OSError:
+            pass
+
+    for entry in os.listdir(path):
+        full = os.path.join(path, entry)
+        if os.path.isdir(full) and not os.path.islink(full):
+            shutil.rmtree(full, onerror=onerror)
+        else:
+            with contextlib.suppress(OSError):
+                os.unlink(full)
+
+
+class Supervisor:
+    def __init__(self, config):
+        self.cfg = config
+        self.ctl_in, self.ctl_out, self.spec_fd, self.code_fd, self.verdict_fd = config["fds"]
+        self.scratch_root = config["scratch_root"]
+        self.wipe_roots = [p for p in config.get("wipe_roots", [self.scratch_root]) if os.path.isdir(p)]
+        self.baseline_data = _read_vm_data_bytes()
+        self.t_pid = None
+        self.t_sock = None
+        self.harness_restarts = 0
+
+    # T lives across programs; it is restarted whenever it dies or misbehaves.
+    def start_harness(self):
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        pid = os.fork()
+        if pid == 0:
+            try:
+                mine.close()
+                _devnull_std()
+                _close_fds_except([0, 1, 2, theirs.fileno(), self.spec_fd, self.verdict_fd])
+                serve_harness(theirs, self.spec_fd, self.verdict_fd)
+            finally:
+                os._exit(70)
+        theirs.close()
+        self.t_pid, self.t_sock = pid, mine
+        self.harness_restarts += 1
+
+    def stop_harness(self):
+        if self.t_pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.t_pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(self.t_pid, 0)
+        if self.t_sock is not None:
+            self.t_sock.close()
+        self.t_pid, self.t_sock = None, None
+
+    def harness_alive(self):
+        if not self.t_pid:
+            return False
+        try:
+            pid, _ = os.waitpid(self.t_pid, os.WNOHANG)
+        except ChildProcessError:
+            return False
+        return pid == 0
+
+    def serve(self):
+        self.start_harness()
+        send_json(
+            self.ctl_out, {"ready": True, "pid": os.getpid(), "uid": os.getuid(), "python": sys.version.split()[0]}
+        )
+        while True:
+            header = recv_json(self.ctl_in, 1 << 20)
+            if header is None or header.get("op") == "exit":
+                self.stop_harness()
+                return
+            send_json(self.ctl_out, self.run_one(header))
+
+    def run_one(self, header):
+        limits = header["limits"]
+        if not self.harness_alive():
+            self.stop_harness()
+            self.start_harness()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.t_pid, signal.SIGCONT)  # an earlier program may have stopped it
+        scratch = os.path.join(self.scratch_root, "run")
+        os.mkdir(scratch, 0o700)
+        t_end, c_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        out_r, out_w = os.pipe()
+        request = json.dumps({"spec_len": header["spec_len"], "spec_key": header["spec_key"]}).encode()
+        harness_told = True
+        try:
+            socket.send_fds(self.t_sock, [request], [t_end.fileno()])
+        except OSError:
+            harness_told = False
+        t_end.close()
+        c_pid = os.fork()
+        if c_pid == 0:
+            try:
+                self.t_sock.close()
+                os.close(out_r)
+                run_candidate(
+                    self.code_fd, header["code_len"], c_end.fileno(), out_w, scratch, limits, self.baseline_data
+                )
+            finally:
+                os._exit(71)
+        c_end.close()
+        os.close(out_w)
+        started = time.monotonic()
+        deadline = started + float(limits["timeout_s"])
+        cap = int(limits["output_bytes"])
+        output, total = bytearray(), 0
+        c_fd = os.pidfd_open(c_pid)
+        timed_out = harness_gone = False
+        c_exited_early = False
+        harness_done = not harness_told
+        watch = [out_r, self.t_sock, c_fd]
+        while not harness_done:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                timed_out = True
+                break
+            try:
+                readable, _, _ = select.select(watch, [], [], remaining)
+            except InterruptedError:
+                continue
+            if out_r in readable:
+                chunk = os.read(out_r, 65536)
+                if chunk:
+                    total += len(chunk)
+                    output += chunk
+                    if len(output) > cap:
+                        del output[: len(output) - cap]
+                else:
+                    watch.remove(out_r)
+            if c_fd in readable:
+                c_exited_early = True
+                watch.remove(c_fd)
+            if self.t_sock in readable:
+                harness_done = self.t_sock.recv(1) == b"d"
+                harness_gone = not harness_done
+                break
+        elapsed = time.monotonic() - started
+        statuses = _sweep(keep={self.t_pid})
+        os.close(c_fd)
+        if timed_out or not harness_done:
+            # The candidate is gone now, so the harness sees its channel close and reports; give it a moment.
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.t_pid, signal.SIGCONT)
+            ready, _, _ = select.select([self.t_sock], [], [], 2.0)
+            if not ready or self.t_sock.recv(1) != b"d":
+                harness_gone = True
+                self.stop_harness()
+        while True:
+            try:
+                chunk = os.read(out_r, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            total += len(chunk)
+            output += chunk
+            if len(output) > cap:
+                del output[: len(output) - cap]
+        os.close(out_r)
+        for root in self.wipe_roots:
+            _wipe(root)
+        os.makedirs(self.scratch_root, exist_ok=True)
+        c_status, c_usage = statuses.get(c_pid, (None, None))
+        return {
+            "elapsed_s": round(elapsed, 6),
+            "timed_out": timed_out,
+            "spec_acknowledged": harness_told,
+            "harness_lost": harness_gone,
+            "candidate_exit": _describe_exit(c_status),
+            "candidate_exited_early": c_exited_early and not timed_out,
+            "peak_memory_kb": int(c_usage.ru_maxrss) if c_usage else None,
+            "cpu_s": round(c_usage.ru_utime + c_usage.ru_stime, 6) if c_usage else None,
+            "output": bytes(output).decode("utf-8", "replace"),
+            "output_bytes": total,
+            "output_truncated": total > cap,
+            "processes": len(statuses),
+        }
+
+
+def _drop_privileges(config):
+    drop = config.get("drop_to")
+    if drop and os.getuid() == 0:
+        os.setgroups([])
+        os.setgid(int(drop[1]))
+        os.setuid(int(drop[0]))
+        if os.getuid() == 0 or os.geteuid() == 0:
+            raise SystemExit("could not drop privileges")
+
+
+def main(config):
+    for path in config.get("site_paths", []):
+        sys.path.append(path)
+    os.environ.clear()
+    # Single-threaded numerical libraries: predictable memory, and forked children do not inherit idle thread pools.
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = "1"
+    for module in config.get("preload", []):
+        with contextlib.suppress(Exception):
+            __import__(module)
+    os.environ.clear()
+    _drop_privileges(config)
+    _set_dumpable(False)
+    if os.getpid() != 1:
+        try:
+            import ctypes
+
+            ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER: orphans come back to us
+            ctypes.CDLL(None).prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS
+        except Exception:
+            pass
+    keep = list(config["fds"])
+    _devnull_std()
+    _close_fds_except([0, 1, 2, *keep])
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    try:
+        os.makedirs(config["scratch_root"], exist_ok=True)
+        Supervisor(config).serve()
+    except OSError as exc:
+        if exc.errno != errno.EPIPE:
+            raise

@@ -1,0 +1,205 @@
+"""The execution engine: typed outcomes, agreement with the official HumanEval harness, limits and backends."""
+
+import pytest
+
+from evaluations.sandbox.backends import SandboxUnavailable, make_backend
+from evaluations.sandbox.engine import SandboxPool
+from evaluations.sandbox.types import Harness, Limits, OutcomeStatus, Program
+from tests.evaluations.conftest import dev_samples, humaneval_program
+
+# Where our verdict differs from the official harness's on the dev samples, and why ours is right.
+DOCUMENTED_DIFFERENCES = {
+    ("HumanEval/60", 11): (
+        "The completion imports httplib2, apiclient and google.oauth2 after a correct body. The official verdicts "
+        "were produced on a machine that had those packages installed; the default execution environment has the "
+        "standard library and numpy, so the import fails. The verdict depends on the environment, not the code."
+    ),
+}
+
+
+def run(programs, **kwargs):
+    return SandboxPool(workers=2, **kwargs).run(programs)
+
+
+def one(
+    code,
+    *,
+    test="def check(candidate):\n    assert candidate(1) == 2\n",
+    entry="f",
+    limits=None,
+    kind="check",
+    asserts=(),
+):
+    harness = Harness(kind=kind, entry_point=entry, test=test, asserts=tuple(asserts))
+    return run([Program(id="p", code=code, harness=harness, limits=limits)])[0]
+
+
+def test_every_humaneval_canonical_solution_passes(sandbox_environment, humaneval):
+    programs = [humaneval_program(p, p["canonical_solution"]) for p in humaneval.values()]
+    outcomes = run(programs)
+    assert len(outcomes) == 164
+    failing = {o.program_id: (o.status, o.exception_type, o.exception_message) for o in outcomes if not o.passed}
+    assert failing == {}
+    assert all(o.backend == "bwrap" for o in outcomes)
+    assert all(o.duration_s is not None and o.peak_memory_kb for o in outcomes)
+
+
+def test_verdicts_agree_with_the_official_harness_on_real_samples(sandbox_environment, humaneval):
+    rows = dev_samples()
+    assert len(rows) == 1640
+    programs = [
+        humaneval_program(humaneval[r["task_id"]], r["completion"], f"{r['task_id']}#{r['sample_index']}") for r in rows
+    ]
+    outcomes = run(programs)
+    differences = {}
+    for row, outcome in zip(rows, outcomes, strict=True):
+        if outcome.passed == row["official_passed"]:
+            continue
+        # Verdicts within a hair of the 3 s limit can flip between runs of either harness on a loaded machine.
+        near_limit = row["official_result"] == "timed out" and (outcome.duration_s or 0) > 1.5
+        if not near_limit:
+            differences[(row["task_id"], row["sample_index"])] = (row["official_result"][:60], outcome.status)
+    assert set(differences) == set(DOCUMENTED_DIFFERENCES), differences
+    outcome = outcomes[rows.index(next(r for r in rows if (r["task_id"], r["sample_index"]) == ("HumanEval/60", 11)))]
+    assert (outcome.status, outcome.exception_type) == (OutcomeStatus.ERROR, "ModuleNotFoundError")
+    assert "httplib2" in outcome.exception_message
+    assert sum(o.passed for o in outcomes) == sum(r["official_passed"] for r in rows) - 1
+
+
+def test_outcome_kinds(sandbox_environment):
+    cases = {
+        "passed": ("def f(x):\n    return x + 1\n", OutcomeStatus.PASSED, None),
+        "failed": ("def f(x):\n    return x\n", OutcomeStatus.FAILED, "AssertionError"),
+        "error_call": ("def f(x):\n    return x / 0\n", OutcomeStatus.ERROR, "ZeroDivisionError"),
+        "error_load": ("def f(x):\n    return x +\n", OutcomeStatus.ERROR, "SyntaxError"),
+        "missing": ("def g(x):\n    return x + 1\n", OutcomeStatus.ERROR, "NameError"),
+        "timeout": ("def f(x):\n    while True:\n        pass\n", OutcomeStatus.TIMEOUT, None),
+        "memory": ("def f(x):\n    return len(bytearray(8 << 30))\n", OutcomeStatus.MEMORY, "MemoryError"),
+        "crashed": ("import ctypes\ndef f(x):\n    return ctypes.string_at(0)\n", OutcomeStatus.CRASHED, None),
+        "exit": ("import sys\ndef f(x):\n    sys.exit(0)\n", OutcomeStatus.EXITED_EARLY, "SystemExit"),
+        "os_exit": ("import os\ndef f(x):\n    os._exit(0)\n", OutcomeStatus.EXITED_EARLY, None),
+        "import_exit": ("import sys\nsys.exit(0)\ndef f(x):\n    return x + 1\n", OutcomeStatus.EXITED_EARLY, None),
+    }
+    limits = Limits(timeout_s=1.0)
+    programs = [
+        Program(
+            id=name,
+            code=code,
+            harness=Harness(
+                kind="check", entry_point="f", test="def check(candidate):\n    assert candidate(1) == 2\n"
+            ),
+            limits=limits,
+        )
+        for name, (code, _, _) in cases.items()
+    ]
+    outcomes = {o.program_id: o for o in run(programs)}
+    for name, (_, status, exc_type) in cases.items():
+        assert outcomes[name].status == status, (name, outcomes[name])
+        if exc_type:
+            assert outcomes[name].exception_type == exc_type, (name, outcomes[name])
+    assert outcomes["error_call"].line == 2
+    assert outcomes["error_load"].line == 2
+    assert outcomes["timeout"].duration_s == pytest.approx(1.0, abs=0.3)
+
+
+def test_exceptions_cross_as_builtin_types_so_tests_can_expect_them(sandbox_environment):
+    test = (
+        "def check(candidate):\n"
+        "    try:\n        candidate(-1)\n    except ValueError as e:\n        assert 'negative' in str(e)\n"
+        "    else:\n        raise AssertionError('no error')\n"
+    )
+    code = "def f(x):\n    if x < 0:\n        raise ValueError('negative input')\n    return x\n"
+    assert one(code, test=test).status == OutcomeStatus.PASSED
+
+
+def test_values_keep_their_exact_types(sandbox_environment):
+    test = (
+        "def check(candidate):\n"
+        "    r = candidate(0)\n"
+        "    assert type(r) is tuple and type(r[0]) is float and type(r[1]) is dict\n"
+        "    assert list(r[1]) == [1, (2, 3)] and type(r[2]) is frozenset and r[3] == b'x'\n"
+    )
+    code = "def f(x):\n    return (1.0, {1: 'a', (2, 3): None}, frozenset({1}), b'x')\n"
+    assert one(code, test=test).status == OutcomeStatus.PASSED
+    # A list is not a tuple, and a string key is not an integer key.
+    code = "def f(x):\n    return [1.0, {'1': 'a', (2, 3): None}, frozenset({1}), b'x']\n"
+    assert one(code, test=test).status == OutcomeStatus.FAILED
+
+
+def test_numpy_values_compare_as_the_official_harness_compares_them(sandbox_environment):
+    test = "def check(candidate):\n    assert candidate(4) == 2.0\n    assert candidate(9) == 3\n"
+    code = "import numpy as np\ndef f(x):\n    return np.sqrt(x)\n"
+    assert one(code, test=test).status == OutcomeStatus.PASSED
+
+
+def test_unrepresentable_values_never_compare_equal(sandbox_environment):
+    code = "class Always:\n    def __eq__(self, other):\n        return True\ndef f(x):\n    return Always()\n"
+    outcome = one(code)
+    assert outcome.status == OutcomeStatus.FAILED
+
+
+def test_asserts_harness(sandbox_environment):
+    code = "def add(a, b):\n    return a + b\n"
+    ok = one(code, kind="asserts", entry="add", asserts=["assert add(1, 2) == 3", "assert add('a', 'b') == 'ab'"])
+    assert ok.status == OutcomeStatus.PASSED
+    bad = one(code, kind="asserts", entry="add", asserts=["assert add(1, 2) == 4"])
+    assert bad.status == OutcomeStatus.FAILED
+
+
+def test_output_is_captured_capped_and_flagged(sandbox_environment):
+    code = "def f(x):\n    print('hello')\n    print('y' * 5000)\n    return x + 1\n"
+    outcome = one(code, limits=Limits(output_bytes=1000))
+    assert outcome.status == OutcomeStatus.PASSED
+    assert outcome.output_truncated
+    assert len(outcome.output_tail.encode()) == 1000 and outcome.output_tail.endswith("y\n")
+    outcome = one("def f(x):\n    print('hello')\n    return x + 1\n")
+    assert outcome.output_tail == "hello\n" and not outcome.output_truncated
+
+
+def test_programs_do_not_see_each_other(sandbox_environment):
+    writer = (
+        "import os\nopen('left-behind', 'w').write('x')\nopen('/tmp/also', 'w').write('x')\n"
+        "def f(x):\n    return x + 1\n"
+    )
+    reader = (
+        "import os\ndef f(x):\n"
+        "    seen = os.path.exists('left-behind') or os.path.exists('/tmp/also') or os.listdir('.')\n"
+        "    return x + (2 if seen else 1)\n"
+    )
+    harness = Harness(kind="check", entry_point="f", test="def check(candidate):\n    assert candidate(1) == 2\n")
+    outcomes = SandboxPool(workers=1).run(
+        [Program(id="w", code=writer, harness=harness), Program(id="r", code=reader, harness=harness)]
+    )
+    assert [o.status for o in outcomes] == [OutcomeStatus.PASSED, OutcomeStatus.PASSED]
+
+
+def test_limits_are_validated():
+    with pytest.raises(ValueError, match="timeout_s"):
+        Limits(timeout_s=0)
+    with pytest.raises(ValueError, match="memory_mb"):
+        Limits(memory_mb=1)
+
+
+def test_backend_selection(settings):
+    with pytest.raises(SandboxUnavailable, match="Unknown sandbox backend"):
+        make_backend("chroot")
+    with pytest.warns(RuntimeWarning, match="does NOT isolate"):
+        backend = make_backend("subprocess")
+    assert backend.isolated is False
+    assert make_backend("auto").name == "bwrap"
+
+
+def test_subprocess_backend_runs_programs_without_isolation(sandbox_environment):
+    harness = Harness(kind="check", entry_point="f", test="def check(candidate):\n    assert candidate(1) == 2\n")
+    with pytest.warns(RuntimeWarning):
+        pool = SandboxPool(backend="subprocess", workers=1)
+    outcomes = pool.run(
+        [
+            Program(id="a", code="def f(x):\n    return x + 1\n", harness=harness),
+            Program(
+                id="b", code="def f(x):\n    while True:\n        pass\n", harness=harness, limits=Limits(timeout_s=0.5)
+            ),
+        ]
+    )
+    assert [o.status for o in outcomes] == [OutcomeStatus.PASSED, OutcomeStatus.TIMEOUT]
+    assert outcomes[0].backend == "subprocess"

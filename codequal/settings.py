@@ -277,3 +277,41 @@ SPECTACULAR_SETTINGS.update(
         "REDOC_DIST": "SIDECAR",
     }
 )
+
+# --- Model endpoints and generation backends ------------------------------------------------------------------------
+# Secrets used to encrypt model API keys at rest (comma-separated; the first encrypts, all decrypt). Empty: derived
+# from SECRET_KEY, so changing SECRET_KEY then means entering stored model keys again.
+MODEL_KEY_ENCRYPTION_KEYS = env.list("MODEL_KEY_ENCRYPTION_KEYS", default=[])
+# SSRF guard: link-local and cloud-metadata addresses are always refused. Loopback and private-network endpoints are
+# allowed by default only with DEBUG on (a local install talking to Ollama on localhost); a shared server must opt in.
+MODEL_ALLOW_LOOPBACK_URLS = env.bool("MODEL_ALLOW_LOOPBACK_URLS", default=DEBUG)
+MODEL_ALLOW_PRIVATE_URLS = env.bool("MODEL_ALLOW_PRIVATE_URLS", default=DEBUG)
+# Environment variables an endpoint may name as its key (e.g. OPENAI_API_KEY). Empty: endpoints store keys encrypted
+# only. Listing one lets every evaluator of every project use that server-wide key, at a base URL of their choice.
+MODEL_API_KEY_ENV_ALLOWLIST = env.list("MODEL_API_KEY_ENV_ALLOWLIST", default=[])
+# Default base URLs for endpoints registered without one (the variables the backends' own tools read).
+OLLAMA_HOST = env.str("OLLAMA_HOST", default="http://127.0.0.1:11434")
+OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="https://api.openai.com/v1")
+# Seconds: to connect, between bytes read (per streamed chunk), and for one whole attempt.
+MODEL_CONNECT_TIMEOUT = env.float("MODEL_CONNECT_TIMEOUT", default=10.0)
+MODEL_READ_TIMEOUT = env.float("MODEL_READ_TIMEOUT", default=300.0)
+MODEL_TOTAL_TIMEOUT = env.float("MODEL_TOTAL_TIMEOUT", default=900.0)
+# Retries on timeouts, connection errors, 429 and 5xx: exponential backoff with jitter from MODEL_RETRY_BACKOFF
+# seconds up to MODEL_RETRY_BACKOFF_MAX; a Retry-After is honoured up to MODEL_RETRY_AFTER_MAX.
+MODEL_MAX_RETRIES = env.int("MODEL_MAX_RETRIES", default=4)
+MODEL_RETRY_BACKOFF = env.float("MODEL_RETRY_BACKOFF", default=1.0)
+MODEL_RETRY_BACKOFF_MAX = env.float("MODEL_RETRY_BACKOFF_MAX", default=30.0)
+MODEL_RETRY_AFTER_MAX = env.float("MODEL_RETRY_AFTER_MAX", default=120.0)
+# A person waits on "test" and "health" (API, admin, CLI): at most this many seconds per attempt, and one retry.
+MODEL_TEST_TIMEOUT = env.float("MODEL_TEST_TIMEOUT", default=60.0)
+# httpx2 logs every request at INFO: one line per generated sample during an evaluation is noise, not signal.
+LOGGING["loggers"]["httpx2"] = {"level": env.str("MODEL_HTTP_LOG_LEVEL", default="WARNING")}
+
+# --- Suite imports ----------------------------------------------------------------------------------------------------
+# Largest suite file accepted (downloaded, uploaded or decompressed), and how long a URL download may take in all.
+SUITE_IMPORT_MAX_BYTES = env.int("SUITE_IMPORT_MAX_BYTES", default=256 << 20)
+SUITE_IMPORT_URL_TIMEOUT = env.float("SUITE_IMPORT_URL_TIMEOUT", default=120.0)
+# SSRF guard for import URLs (the model endpoints' guard): link-local and metadata addresses are always refused;
+# loopback and private-network hosts only where these allow it (default: DEBUG, a local single-user install).
+SUITE_IMPORT_ALLOW_LOOPBACK_URLS = env.bool("SUITE_IMPORT_ALLOW_LOOPBACK_URLS", default=DEBUG)
+SUITE_IMPORT_ALLOW_PRIVATE_URLS = env.bool("SUITE_IMPORT_ALLOW_PRIVATE_URLS", default=DEBUG)

@@ -24,7 +24,7 @@ def main():
     """CodeQualBench: evaluate AI code-generation models in a sandbox and report what they get right and wrong."""
 
 
-from . import platform, tokens  # noqa: E402
+from . import models, platform, tokens  # noqa: E402
 
 main.add_command(platform.init)
 main.add_command(platform.serve)
@@ -32,3 +32,4 @@ main.add_command(platform.worker)
 main.add_command(platform.status)
 main.add_command(platform.manage)
 main.add_command(tokens.token)
+main.add_command(models.models)

@@ -12,6 +12,8 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts import services
 from accounts.models import ApiToken, AuditLog, Membership, Organization, OrganizationMembership, Project
+from models_registry.models import ModelEndpoint
+from models_registry.services import model_endpoint_create
 
 # How to get (or make) an object that belongs to tenant A, per model served by a viewset.
 OBJECT_IN_TENANT_A = {
@@ -23,6 +25,9 @@ OBJECT_IN_TENANT_A = {
     Membership: lambda w: Membership.objects.get(project=w.a.project, user=w.a.user("viewer")),
     ApiToken: lambda w: services.api_token_create(user=w.a.user("viewer"), name="a-token")[0],
     AuditLog: lambda w: AuditLog.objects.filter(project=w.a.project).exclude(actor__in=_b_users(w)).first(),
+    ModelEndpoint: lambda w: model_endpoint_create(
+        actor=w.a.user("evaluator"), project=w.a.project, name="a-model", backend="ollama", api_key="sk-a-secret"
+    ),
 }
 
 # Routes that are not viewsets must be listed here with the reason they cannot leak tenant data.

@@ -1,0 +1,259 @@
+"""The adapter interface: retries, concurrency limit, URL policy and secret redaction live here, once."""
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import replace
+from typing import ClassVar, TypeVar
+
+from ..urlguard import UrlRefused, validate_base_url
+from .types import (
+    BackendError,
+    Capabilities,
+    EndpointConfig,
+    ErrorKind,
+    GenerationOptions,
+    GenerationRequest,
+    GenerationResult,
+    HealthReport,
+    Sample,
+)
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+RETRYABLE = {ErrorKind.TIMEOUT, ErrorKind.CONNECTION, ErrorKind.RATE_LIMITED, ErrorKind.SERVER_ERROR}
+MAX_SAMPLES = 100
+
+
+class BackendFailure(Exception):
+    """Raised inside an adapter; ``generate``/``health`` turn it into a BackendError value."""
+
+    def __init__(
+        self,
+        kind: ErrorKind,
+        message: str,
+        *,
+        status_code: int | None = None,
+        retry_after: float | None = None,
+        retryable: bool | None = None,
+    ):
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.status_code = status_code
+        self.retry_after = retry_after
+        self.retryable = kind in RETRYABLE if retryable is None else retryable
+
+
+class _Limiter:
+    """Per-endpoint semaphores shared by every thread of this process."""
+
+    _lock = threading.Lock()
+    _slots: ClassVar[dict[tuple[str, int], threading.BoundedSemaphore]] = {}
+
+    @classmethod
+    def get(cls, key: str, limit: int) -> threading.BoundedSemaphore:
+        with cls._lock:
+            return cls._slots.setdefault((key, limit), threading.BoundedSemaphore(max(1, limit)))
+
+
+def redact(text: str, secret: str) -> str:
+    if secret and len(secret) >= 4 and text:
+        return text.replace(secret, "[redacted]")
+    return text
+
+
+class GenerationBackend:
+    """One adapter per backend key. Subclasses implement ``capabilities``, ``_generate`` and ``_health``.
+
+    ``_generate`` yields samples and calls the server through ``self.attempt(fn)``, which retries; anything it
+    raises as ``BackendFailure`` comes back to the caller as a value. An adapter may be shared by threads; it keeps
+    its connections until ``close()`` (or the end of a ``with`` block).
+    """
+
+    key: ClassVar[str] = ""
+
+    def __init__(self, config: EndpointConfig):
+        self.config = config
+        self._lock = threading.Lock()
+        self._shared = None
+        self._state = threading.local()  # per-call counters: one adapter may serve several threads at once
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    # --- to implement -------------------------------------------------------------------------------------------
+    @classmethod
+    def capabilities(cls) -> Capabilities:
+        raise NotImplementedError
+
+    def _generate(self, request: GenerationRequest, options: GenerationOptions):
+        """Yield ``Sample`` objects, ``request.n`` of them, in index order."""
+        raise NotImplementedError
+
+    def _health(self) -> tuple[str, tuple[str, ...]]:
+        """Return (message, models served); raise BackendFailure when unhealthy."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release the connections kept between calls."""
+        with self._lock:
+            client, self._shared = self._shared, None
+        if client is not None:
+            client.close()
+
+    # --- the public interface -----------------------------------------------------------------------------------
+    def generate(self, request: GenerationRequest) -> GenerationResult:
+        """``request.n`` samples, or an error value; the request's options override the endpoint's defaults."""
+        started = time.monotonic()
+        samples: list[Sample] = []
+        self._state.attempts, self._state.usage = 0, None
+        error = None
+        try:
+            if not 1 <= request.n <= MAX_SAMPLES:
+                raise BackendFailure(ErrorKind.CONFIGURATION, f"n must be between 1 and {MAX_SAMPLES}.")
+            if self.config.api_style not in self.capabilities().styles:
+                raise BackendFailure(
+                    ErrorKind.CONFIGURATION, f"The {self.key} backend does not serve {self.config.api_style} requests."
+                )
+            self._check_url()
+            options = request.options.over(self.config.default_options)
+            with self._slot():
+                samples.extend(self._generate(request, options))
+        except BackendFailure as failure:
+            error = self._error(failure)
+        return self._result(samples, error, started)
+
+    def health(self) -> HealthReport:
+        """Whether the server answers and serves the configured model."""
+        started = time.monotonic()
+        self._state.attempts, self._state.usage = 0, None
+        try:
+            self._check_url()
+            with self._slot():
+                message, models = self._health()
+            return HealthReport(healthy=True, message=message, latency_ms=_ms(started), models=models, error=None)
+        except BackendFailure as failure:
+            error = self._error(failure)
+            return HealthReport(healthy=False, message=error.message, latency_ms=_ms(started), error=error)
+
+    # --- helpers for adapters -----------------------------------------------------------------------------------
+    def shared_client(self, build: Callable[[], T]) -> T:
+        """The client kept between calls (built once, thread-safely); ``close()`` closes it."""
+        with self._lock:
+            if self._shared is None:
+                self._shared = build()
+            return self._shared
+
+    def report_usage(self, prompt_tokens: int | None, completion_tokens: int | None) -> None:
+        """For servers that count tokens per request of n samples rather than per sample."""
+        self._state.usage = (prompt_tokens, completion_tokens)
+
+    def attempt(self, call: Callable[[], T], *, what: str = "request") -> T:
+        """Run ``call`` with retries on timeouts, connection errors, 429 and 5xx (honouring Retry-After)."""
+        policy = self.config.retry
+        for number in range(1, policy.max_retries + 2):
+            self._state.attempts += 1
+            try:
+                return call()
+            except BackendFailure as failure:
+                if not failure.retryable or number > policy.max_retries:
+                    if failure.retryable and number > 1:
+                        failure.message = f"Gave up after {number} attempts: {failure.message}"
+                    raise
+                delay = self._delay(number, failure)
+                logger.warning(
+                    "%s endpoint %s: %s failed (%s), retry %d of %d in %.2fs",
+                    self.key,
+                    self.config.model,
+                    what,
+                    redact(failure.message, self.config.api_key),
+                    number,
+                    policy.max_retries,
+                    delay,
+                )
+                time.sleep(delay)
+        raise AssertionError("unreachable")
+
+    def deadline(self) -> float:
+        return time.monotonic() + self.config.timeouts.total
+
+    def check_deadline(self, deadline: float) -> None:
+        if time.monotonic() > deadline:
+            raise BackendFailure(
+                ErrorKind.TIMEOUT, f"The response took longer than {self.config.timeouts.total:g}s in total."
+            )
+
+    # --- internals ----------------------------------------------------------------------------------------------
+    def _delay(self, number: int, failure: BackendFailure) -> float:
+        policy = self.config.retry
+        if failure.retry_after is not None:
+            if failure.retry_after > policy.max_retry_after:
+                raise BackendFailure(
+                    failure.kind,
+                    f"{failure.message} The server asks to wait {failure.retry_after:g}s, longer than the "
+                    f"{policy.max_retry_after:g}s allowed (MODEL_RETRY_AFTER_MAX).",
+                    status_code=failure.status_code,
+                )
+            return failure.retry_after
+        ceiling = min(policy.backoff_max, policy.backoff_base * 2 ** (number - 1))
+        return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 - jitter, not cryptography
+
+    def _check_url(self) -> None:
+        try:
+            validate_base_url(self.config.base_url, policy=self.config.url_policy)
+        except UrlRefused as exc:
+            raise BackendFailure(ErrorKind.URL_REFUSED, str(exc)) from exc
+
+    @contextmanager
+    def _slot(self):
+        key = self.config.limiter_key or f"{self.key}|{self.config.base_url}|{self.config.model}"
+        semaphore = _Limiter.get(key, self.config.max_concurrency)
+        with semaphore:
+            yield
+
+    def _error(self, failure: BackendFailure) -> BackendError:
+        return BackendError(
+            kind=failure.kind,
+            message=redact(failure.message, self.config.api_key),
+            status_code=failure.status_code,
+            attempts=max(1, self._state.attempts),
+        )
+
+    def _result(self, samples: list[Sample], error: BackendError | None, started: float) -> GenerationResult:
+        key = self.config.api_key
+        clean = tuple(s if key not in s.text or len(key) < 4 else _with_text(s, redact(s.text, key)) for s in samples)
+        prompt_tokens = _total(s.prompt_tokens for s in clean)
+        completion_tokens = _total(s.completion_tokens for s in clean)
+        if self._state.usage is not None:
+            prompt_tokens, completion_tokens = self._state.usage
+        return GenerationResult(
+            samples=clean,
+            error=error,
+            latency_ms=_ms(started),
+            attempts=max(1, self._state.attempts),
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            cost_usd=self.config.cost(prompt_tokens, completion_tokens) if clean else None,
+        )
+
+
+def _with_text(sample: Sample, text: str) -> Sample:
+    return replace(sample, text=text)
+
+
+def _total(values) -> int | None:
+    values = list(values)
+    if not values or any(v is None for v in values):
+        return None
+    return sum(values)
+
+
+def _ms(started: float) -> float:
+    return round((time.monotonic() - started) * 1000, 1)

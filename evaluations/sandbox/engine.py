@@ -194,15 +194,13 @@ class JailRunner:
         (n,) = _HEADER.unpack(self._read_exact(fd, 4, deadline))
         return json.loads(self._read_exact(fd, n, deadline))
 
-    def _take_verdict(self) -> dict | None:
-        # T has exited when R reports, so everything it wrote is already in the pipe: read exactly that.
+    def _drain_verdict(self, buffer: bytearray) -> None:
         fd = self._fds["verdict"]
-        available = _unread(fd)
-        if available <= 0:
-            return None
-        data = b""
-        while len(data) < available:
-            data += os.read(fd, available - len(data))
+        while _unread(fd) > 0:
+            buffer += os.read(fd, 1 << 20)
+
+    @staticmethod
+    def _parse_verdict(data: bytes) -> dict | None:
         if len(data) < 4:
             return None
         (n,) = _HEADER.unpack(data[:4])
@@ -213,6 +211,22 @@ class JailRunner:
         except ValueError:
             return None
         return verdict if isinstance(verdict, dict) else None
+
+    def _await_report(self, deadline: float, verdict: bytearray) -> dict:
+        """Wait for R's report while draining T's verdict (which may exceed a pipe's capacity)."""
+        ctl, vfd = self._fds["ctl_out"], self._fds["verdict"]
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise RunnerBroken("the runner did not answer in time")
+            readable, _, _ = select.select([ctl, vfd], [], [], remaining)
+            if vfd in readable:
+                self._drain_verdict(verdict)
+            if ctl in readable:
+                report = self._recv_json(ctl, deadline)
+                # T wrote its verdict before telling R it was done, so all of it is in the pipe by now.
+                self._drain_verdict(verdict)
+                return report
 
     # --- one program ------------------------------------------------------------------------------------------------
     def execute(self, program: Program, limits: Limits) -> Outcome:
@@ -229,9 +243,10 @@ class JailRunner:
         self._send(self._fds["ctl_in"], json.dumps(header).encode(), deadline)
         self._write_raw(self._fds["spec"], spec, deadline)
         self._write_raw(self._fds["code"], code, deadline)
-        report = self._recv_json(self._fds["ctl_out"], deadline)
+        verdict_bytes = bytearray()
+        report = self._await_report(deadline, verdict_bytes)
         self.executed += 1
-        verdict = self._take_verdict()
+        verdict = self._parse_verdict(bytes(verdict_bytes))
         if _unread(self._fds["spec"]) or _unread(self._fds["code"]):
             # A child died before reading its input: the pipes are out of step, so this runner must go.
             raise RunnerBroken("a program's input was not consumed")
@@ -287,6 +302,10 @@ def outcome_from(program_id: str, report: dict, verdict: dict | None, backend: s
             "traceback_tail": verdict.get("traceback") or "",
         }
         details["phase"] = verdict.get("phase")
+        if "outputs" in verdict:
+            details["outputs"] = verdict["outputs"]
+        if verdict.get("failed_input") is not None:
+            details["failed_input"] = verdict["failed_input"]
     signal_number = exit_info.get("signal")
     if verdict is None:
         status = OutcomeStatus.EXITED_EARLY  # the checker was killed before it could judge
@@ -305,7 +324,10 @@ def outcome_from(program_id: str, report: dict, verdict: dict | None, backend: s
             status = OutcomeStatus(verdict.get("status"))
         except ValueError:
             status = OutcomeStatus.CRASHED
-    return Outcome(status=status, details=details, **{**common, **fields})
+    parts = verdict.get("parts") if verdict else None
+    return Outcome(
+        status=status, details=details, parts=parts if isinstance(parts, dict) else {}, **{**common, **fields}
+    )
 
 
 class SandboxPool:

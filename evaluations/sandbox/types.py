@@ -50,29 +50,67 @@ class Limits:
 
 
 @dataclass(frozen=True)
-class Harness:
-    """How the trusted side tests the candidate.
+class TestPart:
+    """One named group of tests (e.g. "base" and "plus"), judged on the trusted side.
 
-    ``kind="check"``: run ``setup`` (e.g. the HumanEval prompt, whose helpers tests may use) and ``test``, then call
-    ``check(candidate)``. ``kind="asserts"``: run ``setup``, then each assert statement with the entry point bound to
-    the candidate.
+    ``check``: run ``test`` (which defines ``check``) and call ``check(candidate)``. ``asserts``: run each statement
+    with the entry point bound to the candidate. ``io``: call the candidate on each of ``inputs`` and compare with
+    ``expected`` as EvalPlus does (exact, ``atol`` for floats, special ``oracle``s). ``record``: call the candidate on
+    each input and report its outputs (how a suite's expected outputs are made from its canonical solution).
+    ``inputs`` and ``expected`` are codec-encoded (jail/codec.py) so their exact types survive. A part that
+    ``requires`` another runs only when that one passed.
     """
 
+    __test__ = False  # not a pytest test class, despite its name
+
+    name: str
     kind: str
-    entry_point: str
     test: str = ""
-    setup: str = ""
     asserts: tuple[str, ...] = ()
+    inputs: str = ""
+    expected: str = ""
+    atol: float = 0.0
+    oracle: str = ""
+    requires: str = ""
     check_function: str = "check"
 
     def as_dict(self) -> dict:
         return {
+            "name": self.name,
             "kind": self.kind,
-            "entry_point": self.entry_point,
             "test": self.test,
-            "setup": self.setup,
             "asserts": list(self.asserts),
+            "inputs": self.inputs,
+            "expected": self.expected,
+            "atol": self.atol,
+            "oracle": self.oracle,
+            "requires": self.requires,
             "check_function": self.check_function,
+        }
+
+
+@dataclass(frozen=True)
+class Harness:
+    """How the trusted side tests a candidate: trusted ``setup`` code (e.g. the HumanEval prompt, whose helpers tests
+    may use), then its parts in order. ``kind``/``test``/``asserts`` build a single part named "main"."""
+
+    entry_point: str
+    setup: str = ""
+    parts: tuple[TestPart, ...] = ()
+    kind: str = ""
+    test: str = ""
+    asserts: tuple[str, ...] = ()
+
+    def resolved_parts(self) -> tuple[TestPart, ...]:
+        if self.parts:
+            return self.parts
+        return (TestPart(name="main", kind=self.kind or "check", test=self.test, asserts=tuple(self.asserts)),)
+
+    def as_dict(self) -> dict:
+        return {
+            "entry_point": self.entry_point,
+            "setup": self.setup,
+            "parts": [part.as_dict() for part in self.resolved_parts()],
         }
 
 
@@ -100,6 +138,7 @@ class Outcome:
     output_tail: str = ""
     output_truncated: bool = False
     backend: str = ""
+    parts: dict = field(default_factory=dict)  # part name -> {"passed", "status", "failed_input"}
     details: dict = field(default_factory=dict)
 
     @property

@@ -42,7 +42,7 @@ def test_ready_with_real_redis(client):
 
 
 def test_status_reports_an_unreachable_database(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE"}}
     env.update(CODEQUAL_DATA_DIR=str(tmp_path), DATABASE_URL="postgres://postgres@127.0.0.1:1/nothing")
     cli = Path(sys.executable).with_name("codequalbench")
     done = subprocess.run([str(cli), "status"], env=env, capture_output=True, text=True, timeout=60)

@@ -4,7 +4,8 @@ import pytest
 
 from evaluations.sandbox.backends import SandboxUnavailable, make_backend
 from evaluations.sandbox.engine import SandboxPool
-from evaluations.sandbox.types import Harness, Limits, OutcomeStatus, Program
+from evaluations.sandbox.jail.codec import encode
+from evaluations.sandbox.types import Harness, Limits, OutcomeStatus, Program, TestPart
 from tests.evaluations.conftest import dev_samples, humaneval_program
 
 # Where our verdict differs from the official harness's on the dev samples, and why ours is right.
@@ -203,3 +204,62 @@ def test_subprocess_backend_runs_programs_without_isolation(sandbox_environment)
     )
     assert [o.status for o in outcomes] == [OutcomeStatus.PASSED, OutcomeStatus.TIMEOUT]
     assert outcomes[0].backend == "subprocess"
+
+
+def test_parts_io_record_and_requires(sandbox_environment):
+    from evaluations.sandbox.oracle import OracleRequest, encode_inputs, record_outputs
+
+    reference = "def f(x, y):\n    return x / y\n"
+    inputs = [[1, 3], [2.0, 7], [10, 5]]
+    (oracle,) = record_outputs([OracleRequest(key="div", code=reference, entry_point="f", inputs=inputs)])
+    assert oracle.ok and len(oracle.seconds) == 3
+    expected = oracle.expected
+
+    def harness(plus_inputs):
+        return Harness(
+            entry_point="f",
+            parts=(
+                TestPart(name="base", kind="io", inputs=encode_inputs(inputs), expected=expected),
+                TestPart(
+                    name="plus",
+                    kind="io",
+                    inputs=encode_inputs(plus_inputs[0]),
+                    expected=plus_inputs[1],
+                    requires="base",
+                ),
+            ),
+        )
+
+    plus = ([[1, 4]], "[0.25]")
+    close = "def f(x, y):\n    return x / y + 1e-9\n"  # within EvalPlus's 1e-6 for float outputs
+    wrong = "def f(x, y):\n    return x // y\n"
+    programs = [
+        Program(id="same", code=reference, harness=harness(plus)),
+        Program(id="close", code=close, harness=harness(plus)),
+        Program(id="wrong", code=wrong, harness=harness(plus)),
+        Program(id="plus_only_wrong", code=reference, harness=harness(([[1, 4]], "[0.5]"))),
+    ]
+    outcomes = {o.program_id: o for o in run(programs)}
+    assert outcomes["same"].passed and outcomes["same"].parts["plus"]["passed"]
+    assert outcomes["close"].passed
+    assert outcomes["wrong"].status == OutcomeStatus.FAILED
+    assert outcomes["wrong"].parts == {
+        "base": {"passed": False, "status": "failed", "failed_input": 0},
+        "plus": {"passed": False, "status": "skipped"},
+    }
+    assert outcomes["plus_only_wrong"].parts["base"]["passed"] is True
+    assert outcomes["plus_only_wrong"].parts["plus"]["passed"] is False
+
+
+def test_find_zero_oracle_accepts_any_root(sandbox_environment):
+    code = "def find_zero(xs):\n    return 2.0\n"  # x^2 - 4 has roots 2 and -2; the reference may have said -2
+    part = TestPart(
+        name="base",
+        kind="io",
+        inputs=encode([[[-4.0, 0.0, 1.0]]]).decode(),
+        expected="[-2.0]",
+        atol=1e-6,
+        oracle="find_zero",
+    )
+    outcome = run([Program(id="z", code=code, harness=Harness(entry_point="find_zero", parts=(part,)))])[0]
+    assert outcome.passed

@@ -12,6 +12,8 @@ import json
 MAX_DEPTH = 200
 MAX_ITEMS = 10_000_000
 MAX_ITER_ITEMS = 1_000_000
+# JSON integers are written and read in decimal, which Python caps (4300 digits); larger ones travel in hex.
+BIG_INT = 10**4000
 
 
 class CodecError(ValueError):
@@ -62,9 +64,10 @@ def _encode(value, depth):
     if value is None or t is bool or t is str:
         return value
     if t is int:
-        return value
+        return value if -BIG_INT < value < BIG_INT else {"t": "int", "v": hex(value)}
     if t is float:
-        return {"t": "float", "v": float.hex(value)}
+        # JSON numbers round-trip floats exactly in Python (shortest repr; NaN and Infinity included).
+        return value
     if t is list:
         return [_encode(v, depth + 1) for v in value]
     if t is tuple:
@@ -93,9 +96,9 @@ def _encode(value, depth):
     if isinstance(value, bool):
         return bool(int.__index__(value))
     if isinstance(value, int):
-        return int.__index__(value)
+        return _encode(int.__index__(value), depth)
     if isinstance(value, float):
-        return {"t": "float", "v": float.hex(float.__float__(value))}
+        return float.__float__(value)
     if isinstance(value, str):
         return str.__str__(value)
     if t.__name__ in ("generator", "map", "filter", "zip", "range", "reversed", "enumerate") or t.__name__.endswith(
@@ -121,7 +124,7 @@ def _unrepresentable(value):
 def encode(value) -> bytes:
     """Encode ``value`` to bytes (raises CodecError when it is nested too deeply)."""
     try:
-        return json.dumps(_encode(value, 0), separators=(",", ":"), allow_nan=False).encode()
+        return json.dumps(_encode(value, 0), separators=(",", ":")).encode()
     except RecursionError as exc:
         raise CodecError("value nested too deeply") from exc
 
@@ -148,7 +151,7 @@ def _decode(node, depth, budget):
     if depth > MAX_DEPTH:
         raise CodecError("value nested too deeply")
     t = type(node)
-    if node is None or t is bool or t is str or t is int:
+    if node is None or t is bool or t is str or t is int or t is float:
         return node
     if t is list:
         return [_decode(v, depth + 1, budget) for v in node]
@@ -158,6 +161,10 @@ def _decode(node, depth, budget):
     v = node.get("v")
     if tag == "float":
         return _float(v)
+    if tag == "int":
+        if type(v) is not str:
+            raise CodecError("bad int")
+        return int(v, 16)
     if tag == "tuple":
         return tuple(_decode(x, depth + 1, budget) for x in _list(v))
     if tag == "dict":
@@ -195,11 +202,11 @@ def _decode(node, depth, budget):
     raise CodecError(f"unknown tag {tag!r}")
 
 
-def decode(data: bytes):
+def decode(data: bytes, max_items: int = MAX_ITEMS):
     """Decode bytes produced by ``encode``; anything malformed raises CodecError."""
     try:
         node = json.loads(data)
-        return _decode(node, 0, [MAX_ITEMS])
+        return _decode(node, 0, [max_items])
     except CodecError:
         raise
     except (ValueError, TypeError, RecursionError, OverflowError) as exc:

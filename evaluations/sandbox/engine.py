@@ -283,7 +283,7 @@ def outcome_from(program_id: str, report: dict, verdict: dict | None, backend: s
     details = {
         "candidate_exit": exit_info,
         "output_bytes": report.get("output_bytes", 0),
-        "harness_cpu_s": report.get("harness_cpu_s"),
+        "supervisor_cpu_s": report.get("supervisor_cpu_s"),
     }
     if report.get("timed_out"):
         return Outcome(status=OutcomeStatus.TIMEOUT, details=details, **common)
@@ -302,6 +302,7 @@ def outcome_from(program_id: str, report: dict, verdict: dict | None, backend: s
             "traceback_tail": verdict.get("traceback") or "",
         }
         details["phase"] = verdict.get("phase")
+        details["harness_cpu_s"] = verdict.get("harness_cpu_s")
         if "outputs" in verdict:
             details["outputs"] = verdict["outputs"]
         if verdict.get("failed_input") is not None:

@@ -29,6 +29,11 @@ def battery(sandbox_environment, tmp_path_factory):
         "CQB_BATTERY_SECRET": "cqb-secret-" + secrets.token_hex(8),
         "PYTHONPATH": str(ROOT),
     }
+    # The outer namespace gets its own /tmp: what it needs from the host's /tmp (a checkout there, as in CI) stays.
+    keep_visible = []
+    for path in {ROOT, ROOT.parent / "shared", Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()}:
+        if path.exists() and Path("/tmp") in path.parents:
+            keep_visible += ["--ro-bind", str(path), str(path)]
     command = [
         shutil.which("bwrap"),
         "--ro-bind",
@@ -36,6 +41,7 @@ def battery(sandbox_environment, tmp_path_factory):
         "/",
         "--tmpfs",
         "/tmp",
+        *keep_visible,
         "--bind",
         str(out_dir),
         str(out_dir),

@@ -3,6 +3,7 @@ straight to the host. It lives across programs and is non-dumpable, so candidate
 
 import json
 import os
+import resource
 import signal
 import socket
 
@@ -326,7 +327,10 @@ def serve_harness(ctl_sock, spec_fd, verdict_fd):
                     compiled.pop(next(iter(compiled)))
                 compiled[key] = spec
             del raw
+            before = resource.getrusage(resource.RUSAGE_SELF)
             verdict = _judge(spec, Channel(channel_fd))
+            after = resource.getrusage(resource.RUSAGE_SELF)
+            verdict["harness_cpu_s"] = round(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, 6)
         except BaseException as exc:  # a broken test spec is the platform's fault, not the candidate's
             verdict = _failure("harness_error", _exception_info(exc))
         if channel_fd >= 0:

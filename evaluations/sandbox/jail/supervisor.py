@@ -13,8 +13,10 @@ C  the candidate (candidate.py): a fresh process per program.
 
 import contextlib
 import errno
+import gc
 import json
 import os
+import resource
 import select
 import shutil
 import signal
@@ -39,7 +41,12 @@ def _read_vm_data_bytes():
 
 
 def _children_of(pid):
-    """Direct children of ``pid`` (from /proc; inside the jail that is just the jail's processes)."""
+    """Direct children of ``pid``: one read of /proc/PID/task/PID/children, else a scan of /proc."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children", "rb") as fh:
+            return [int(x) for x in fh.read().split()]
+    except OSError:
+        pass
     found = []
     needle = str(pid)
     for name in os.listdir("/proc"):
@@ -56,16 +63,20 @@ def _children_of(pid):
     return found
 
 
-def _sweep(keep):
-    """Kill every process this supervisor parented except ``keep``; orphans come back to us and die in turn."""
+def _sweep(keep, known=()):
+    """Kill every process this supervisor parented except ``keep``, starting with ``known`` ones; orphans come back
+    to us (we are pid 1, or a subreaper) and die in turn, until none is left."""
     me = os.getpid()
     statuses = {}
+    victims = [pid for pid in known if pid and pid not in keep]
     while True:
-        victims = [pid for pid in _children_of(me) if pid not in keep]
         for pid in victims:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-        reaped = False
+        for pid in victims:
+            with contextlib.suppress(ChildProcessError):
+                _, status, usage = os.wait4(pid, 0)
+                statuses[pid] = (status, usage)
         while True:
             try:
                 pid, status, usage = os.wait4(-1, os.WNOHANG)
@@ -74,11 +85,9 @@ def _sweep(keep):
             if pid == 0:
                 break
             statuses[pid] = (status, usage)
-            reaped = True
-        if not victims and not reaped:
+        victims = [pid for pid in _children_of(me) if pid not in keep and pid not in statuses]
+        if not victims:
             return statuses
-        if victims and not reaped:
-            time.sleep(0.0005)
 
 
 def _describe_exit(status):
@@ -166,6 +175,13 @@ class Supervisor:
             send_json(self.ctl_out, self.run_one(header))
 
     def run_one(self, header):
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        report = self._run_one(header)
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        report["supervisor_cpu_s"] = round(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, 6)
+        return report
+
+    def _run_one(self, header):
         limits = header["limits"]
         if not self.harness_alive():
             self.stop_harness()
@@ -230,7 +246,7 @@ class Supervisor:
                 harness_gone = not harness_done
                 break
         elapsed = time.monotonic() - started
-        statuses = _sweep(keep={self.t_pid})
+        statuses = _sweep(keep={self.t_pid}, known=(c_pid,))
         os.close(c_fd)
         if timed_out or not harness_done:
             # The candidate is gone now, so the harness sees its channel close and reports; give it a moment.
@@ -309,7 +325,10 @@ def main(config):
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     try:
         os.makedirs(config["scratch_root"], exist_ok=True)
-        Supervisor(config).serve()
+        supervisor = Supervisor(config)
+        # Everything loaded so far is shared by every fork: keep the collector from walking (and so copying) it.
+        gc.freeze()
+        supervisor.serve()
     except OSError as exc:
         if exc.errno != errno.EPIPE:
             raise

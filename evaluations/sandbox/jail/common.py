@@ -7,6 +7,7 @@ import traceback
 
 FRAME_LIMIT = 256 * 1024 * 1024
 CANDIDATE_FILE = "<candidate>"
+RESULT = b"\x00"  # first byte of a frame that carries an encoded return value rather than a JSON message
 _HEADER = struct.Struct(">I")
 
 

@@ -8,7 +8,7 @@ import signal
 import socket
 
 from .codec import CodecError, _numpy, decode, encode  # jail: concatenated
-from .common import _exception_info, _read_exact, recv_json, send_json, write_frame  # jail: concatenated
+from .common import RESULT, _exception_info, _read_exact, read_frame, send_json, write_frame  # jail: concatenated
 
 
 class CandidateExited(BaseException):
@@ -25,13 +25,24 @@ class Channel:
         self.last_raise = None  # (exception object raised in T, info from C)
 
     def recv(self):
+        """The candidate's next message: a result (``{"ok": value}``, sent as RESULT + encoded value so it is
+        parsed once) or a control message (JSON object)."""
         try:
-            message = recv_json(self.fd)
+            data = read_frame(self.fd)
         except (OSError, ValueError) as exc:
             raise CandidateExited("the candidate's channel broke") from exc
-        if message is None:
+        if data is None:
             raise CandidateExited("the candidate closed its channel")
-        if not isinstance(message, dict):
+        if data[:1] == RESULT:
+            try:
+                return {"ok": decode(data[1:])}
+            except CodecError as exc:
+                return {"ok_error": str(exc)}
+        try:
+            message = json.loads(data)
+        except ValueError as exc:
+            raise CandidateExited("the candidate sent a malformed message") from exc
+        if not isinstance(message, dict) or "ok" in message:
             raise CandidateExited("the candidate sent a malformed message")
         return message
 
@@ -72,10 +83,9 @@ class CandidateProxy:
             raise CandidateExited("the candidate closed its channel") from exc
         message = self._channel.recv()
         if "ok" in message:
-            try:
-                return decode(json.dumps(message["ok"]).encode())
-            except CodecError as exc:
-                _raise_like({"type": "UnrepresentableValue", "message": str(exc)}, self._channel)
+            return message["ok"]
+        if "ok_error" in message:
+            _raise_like({"type": "UnrepresentableValue", "message": message["ok_error"]}, self._channel)
         if "raise" in message and isinstance(message["raise"], dict):
             _raise_like(message["raise"], self._channel)
         if "exit" in message:

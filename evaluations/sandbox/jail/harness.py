@@ -309,6 +309,8 @@ _IGNORED_IN_HARNESS = (
     "SIGCHLD",
 )
 SPEC_CACHE_SIZE = 512
+# Specs with large expected outputs (EvalPlus) decode to much more than their size: keep the cache modest.
+SPEC_CACHE_BYTES = 32 << 20
 
 
 def serve_harness(ctl_sock, spec_fd, verdict_fd):
@@ -330,12 +332,15 @@ def serve_harness(ctl_sock, spec_fd, verdict_fd):
         try:
             raw = _read_exact(spec_fd, request["spec_len"])
             key = request["spec_key"]
-            spec = compiled.get(key)
+            spec = compiled.pop(key, None)
             if spec is None:
                 spec = _prepare(json.loads(raw))
-                if len(compiled) >= SPEC_CACHE_SIZE:
-                    compiled.pop(next(iter(compiled)))
-                compiled[key] = spec
+                spec["_size"] = len(raw)
+            compiled[key] = spec  # most recently used last
+            while len(compiled) > SPEC_CACHE_SIZE or sum(s["_size"] for s in compiled.values()) > SPEC_CACHE_BYTES:
+                if len(compiled) == 1:
+                    break
+                compiled.pop(next(iter(compiled)))
             del raw
             before = resource.getrusage(resource.RUSAGE_SELF)
             verdict = _judge(spec, Channel(channel_fd))

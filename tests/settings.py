@@ -15,3 +15,7 @@ from codequal.settings import *  # noqa: F403
 
 # Fast hashing for the many users tests create; CLI and browser tests run the real hashers in subprocesses.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# Connections opened by worker threads (channels' database_sync_to_async, in-process jobs) close after each use,
+# so none outlives the test database.
+DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405

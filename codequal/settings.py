@@ -217,7 +217,7 @@ if CODEQUAL_INLINE_JOBS not in {"thread", "sync"}:
 # --- Sandbox: where model-written programs run ----------------------------------------------------------------------
 # "auto" (bubblewrap, refusing to start without it), "bwrap", or "subprocess" (NO isolation: trusted code only).
 SANDBOX_BACKEND = env.str("SANDBOX_BACKEND", default="auto")
-# Warm runners working in parallel (0: one per CPU core).
+# Warm runners working in parallel (0: one per CPU core, plus one).
 SANDBOX_WORKERS = env.int("SANDBOX_WORKERS", default=0)
 # Default per-program limits (evaluations may override them).
 SANDBOX_TIMEOUT_S = env.float("SANDBOX_TIMEOUT_S", default=3.0)
@@ -292,6 +292,8 @@ MODEL_API_KEY_ENV_ALLOWLIST = env.list("MODEL_API_KEY_ENV_ALLOWLIST", default=[]
 # Default base URLs for endpoints registered without one (the variables the backends' own tools read).
 OLLAMA_HOST = env.str("OLLAMA_HOST", default="http://127.0.0.1:11434")
 OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="https://api.openai.com/v1")
+ANTHROPIC_BASE_URL = env.str("ANTHROPIC_BASE_URL", default="https://api.anthropic.com")
+GEMINI_BASE_URL = env.str("GEMINI_BASE_URL", default="https://generativelanguage.googleapis.com")
 # Seconds: to connect, between bytes read (per streamed chunk), and for one whole attempt.
 MODEL_CONNECT_TIMEOUT = env.float("MODEL_CONNECT_TIMEOUT", default=10.0)
 MODEL_READ_TIMEOUT = env.float("MODEL_READ_TIMEOUT", default=300.0)

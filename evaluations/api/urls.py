@@ -1,0 +1,9 @@
+from codequal.api.routers import OptionalSlashRouter
+
+from . import views
+
+router = OptionalSlashRouter()
+router.register("suites", views.BenchmarkSuiteViewSet, basename="suite")
+router.register("problems", views.ProblemViewSet, basename="problem")
+
+urlpatterns = router.urls

@@ -1,0 +1,3 @@
+from .suites import BenchmarkSuite, Problem
+
+__all__ = ["BenchmarkSuite", "Problem"]

@@ -158,21 +158,7 @@ class JailRunner:
 
     # --- I/O --------------------------------------------------------------------------------------------------------
     def _send(self, fd: int, payload: bytes, deadline: float) -> None:
-        data = memoryview(_HEADER.pack(len(payload)) + payload)
-        while data:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise RunnerBroken("the runner stopped reading")
-            _, writable, _ = select.select([], [fd], [], remaining)
-            if not writable:
-                continue
-            try:
-                n = os.write(fd, data)
-            except BlockingIOError:
-                continue
-            except OSError as exc:
-                raise RunnerBroken(f"the runner's pipe broke: {exc}") from exc
-            data = data[n:]
+        self._write_raw(fd, _HEADER.pack(len(payload)) + payload, deadline)
 
     def _read_exact(self, fd: int, n: int, deadline: float) -> bytes:
         chunks, got = [], 0
@@ -253,19 +239,20 @@ class JailRunner:
         return outcome_from(program.id, report, verdict, self.backend.name)
 
     def _write_raw(self, fd: int, data: bytes, deadline: float) -> None:
+        """Write everything to a non-blocking pipe, waiting only when it is full (rare: pipes hold 1 MiB)."""
         view = memoryview(data)
         while view:
+            try:
+                view = view[os.write(fd, view) :]
+                continue
+            except BlockingIOError:
+                pass
+            except OSError as exc:
+                raise RunnerBroken(f"the runner's pipe broke: {exc}") from exc
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise RunnerBroken("the runner stopped reading")
-            _, writable, _ = select.select([], [fd], [], remaining)
-            if not writable:
-                continue
-            try:
-                n = os.write(fd, view)
-            except BlockingIOError:
-                continue
-            view = view[n:]
+            select.select([], [fd], [], remaining)
 
 
 def outcome_from(program_id: str, report: dict, verdict: dict | None, backend: str) -> Outcome:

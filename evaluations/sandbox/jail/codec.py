@@ -101,6 +101,18 @@ def _encode(value, depth):
         return float.__float__(value)
     if isinstance(value, str):
         return str.__str__(value)
+    # Container subclasses (Counter, OrderedDict, defaultdict, namedtuple, ...) compare equal to their base type,
+    # so they cross as it, read through the base type's own methods (overrides ignored).
+    if isinstance(value, dict):
+        items = [[_encode(k, depth + 1), _encode(v, depth + 1)] for k, v in dict.items(value)]
+        return {"t": "dict", "v": items}
+    if isinstance(value, list):
+        return [_encode(v, depth + 1) for v in list.__iter__(value)]
+    if isinstance(value, tuple):
+        return {"t": "tuple", "v": [_encode(v, depth + 1) for v in tuple.__iter__(value)]}
+    if isinstance(value, (set, frozenset)):
+        base = frozenset if isinstance(value, frozenset) else set
+        return {"t": base.__name__, "v": [_encode(v, depth + 1) for v in base.__iter__(value)]}
     if t.__name__ in ("generator", "map", "filter", "zip", "range", "reversed", "enumerate") or t.__name__.endswith(
         "iterator"
     ):

@@ -6,6 +6,8 @@ class Backend(models.TextChoices):
 
     OLLAMA = "ollama", "Ollama"
     OPENAI = "openai", "OpenAI-compatible"
+    ANTHROPIC = "anthropic", "Anthropic"
+    GEMINI = "gemini", "Gemini"
 
 
 class ApiStyle(models.TextChoices):

@@ -14,7 +14,15 @@ from .choices import HealthStatus
 from .crypto import KeyDecryptionError
 from .models import ModelEndpoint
 from .selectors import endpoint_backend
-from .validation import EDITABLE, UNSET, FieldErrors, apply_key, check_combination, validate_fields
+from .validation import (
+    EDITABLE,
+    UNSET,
+    FieldErrors,
+    apply_key,
+    check_combination,
+    default_api_style,
+    validate_fields,
+)
 
 NAME_TAKEN = "A model endpoint with that name already exists in this project."
 # Changing these makes the last health check meaningless.
@@ -63,6 +71,8 @@ def model_endpoint_create(
     endpoint = ModelEndpoint(project=project, created_by=actor if actor.is_authenticated else None)
     for field, value in clean.items():
         setattr(endpoint, field, value)
+    if "api_style" not in clean and "backend" not in errors:
+        endpoint.api_style = default_api_style(backend)
     check_combination(endpoint, errors)
     apply_key(endpoint, api_key, api_key_env, errors)
     errors.raise_if_any()

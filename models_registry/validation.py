@@ -44,7 +44,17 @@ def default_base_url(backend: str) -> str:
         return host.replace("://0.0.0.0", "://127.0.0.1")
     if backend == Backend.OPENAI:
         return settings.OPENAI_BASE_URL
+    if backend == Backend.ANTHROPIC:
+        return settings.ANTHROPIC_BASE_URL
+    if backend == Backend.GEMINI:
+        return settings.GEMINI_BASE_URL
     return ""
+
+
+def default_api_style(backend: str) -> str:
+    """Completion when the backend serves it (continuing the prompt is how base models are evaluated), else chat."""
+    styles = backend_class(backend).capabilities().styles
+    return ApiStyle.COMPLETION if ApiStyle.COMPLETION in styles else ApiStyle.CHAT
 
 
 class FieldErrors(dict):
@@ -158,9 +168,12 @@ def check_combination(endpoint: ModelEndpoint, errors: FieldErrors) -> None:
     """Checks that need the final field values: style served by the backend, the URL policy."""
     if "backend" in errors:
         return
-    styles = backend_class(endpoint.backend).capabilities().styles
-    if endpoint.api_style not in styles:
-        errors.add("api_style", f"The {endpoint.backend} backend serves {', '.join(sorted(styles))} requests.")
+    capabilities = backend_class(endpoint.backend).capabilities()
+    if endpoint.api_style not in capabilities.styles:
+        served = ", ".join(sorted(capabilities.styles))
+        errors.add("api_style", f"The {endpoint.backend} backend serves {served} requests.")
+    if endpoint.stream and not capabilities.streaming:
+        errors.add("stream", f"The {endpoint.backend} backend does not stream; its answers are read whole.")
     if not endpoint.base_url:
         endpoint.base_url = default_base_url(endpoint.backend)
     try:

@@ -10,7 +10,7 @@ from . import fail, setup_django
 
 STYLES = ["completion", "chat"]
 # The variable each backend's own tools read the key from (used when no key option and no --base-url is given).
-KEY_VARIABLES = {"openai": "OPENAI_API_KEY"}
+KEY_VARIABLES = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY", "gemini": "GEMINI_API_KEY"}
 
 
 def _actor(username: str | None):
@@ -73,10 +73,12 @@ def models():
 
 @models.command("add")
 @click.argument("name")
-@click.option("--backend", type=click.Choice(["ollama", "openai"]), required=True)
-@click.option("--base-url", default="", help="Server URL (default: OLLAMA_HOST or OPENAI_BASE_URL).")
+@click.option("--backend", type=click.Choice(["ollama", "openai", "anthropic", "gemini"]), required=True)
+@click.option(
+    "--base-url", default="", help="Server URL (default: the backend's variable, e.g. OLLAMA_HOST, OPENAI_BASE_URL)."
+)
 @click.option("--model", "served", default="", help="Model identifier on the server (default: NAME).")
-@click.option("--style", type=click.Choice(STYLES), default="completion", show_default=True)
+@click.option("--style", type=click.Choice(STYLES), default=None, help="Default: completion where served, else chat.")
 @click.option("--stream/--no-stream", default=False, show_default=True)
 @click.option("--parameters", type=int, default=None, help="Parameter count, e.g. 7000000000.")
 @click.option("--context-window", type=int, default=None)
@@ -106,7 +108,8 @@ def add(
 ):
     """Register model endpoint NAME in a project.
 
-    Without a key option or --base-url, an openai endpoint takes its key from OPENAI_API_KEY (stored encrypted).
+    Without a key option or --base-url, an openai, anthropic or gemini endpoint takes its key from OPENAI_API_KEY,
+    ANTHROPIC_API_KEY or GEMINI_API_KEY (stored encrypted).
     """
     user, project = _context(project_ref, username)
     from codequal.exceptions import ApplicationError
@@ -125,6 +128,7 @@ def add(
     elif not api_key_env and not base_url and os.environ.get(KEY_VARIABLES.get(backend, "")):
         api_key = os.environ[KEY_VARIABLES[backend]]
         key_note = f"API key: taken from {KEY_VARIABLES[backend]}, stored encrypted."
+    style_given = {"api_style": style} if style else {}
     try:
         endpoint = model_endpoint_create(
             actor=user,
@@ -133,7 +137,7 @@ def add(
             backend=backend,
             base_url=base_url,
             model=served,
-            api_style=style,
+            **style_given,
             stream=stream,
             parameters=parameters,
             context_window=context_window,

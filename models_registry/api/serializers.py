@@ -13,7 +13,10 @@ class ModelEndpointSerializer(serializers.ModelSerializer):
 
     project = ScopedPrimaryKeyRelatedField(Project)
     base_url = serializers.CharField(
-        max_length=500, required=False, allow_blank=True, help_text="Default: OLLAMA_HOST or OPENAI_BASE_URL."
+        max_length=500,
+        required=False,
+        allow_blank=True,
+        help_text="Default: OLLAMA_HOST, OPENAI_BASE_URL, ANTHROPIC_BASE_URL or GEMINI_BASE_URL.",
     )
     capabilities = serializers.ListField(child=serializers.CharField(max_length=40), required=False, max_length=32)
     generation_options = serializers.DictField(required=False, help_text="temperature, top_p, max_tokens, stop, seed.")

@@ -12,10 +12,10 @@ from .types import EndpointConfig, ErrorKind
 ERROR_TEXT_LIMIT = 300
 
 
-def make_client(config: EndpointConfig, headers: dict | None = None) -> httpx2.Client:
+def make_client(config: EndpointConfig, headers: dict | None = None, *, client_class=httpx2.Client) -> httpx2.Client:
     """A client with connect/read timeouts and no redirects (a redirect could lead past the URL policy)."""
     t = config.timeouts
-    return httpx2.Client(
+    return client_class(
         timeout=httpx2.Timeout(connect=t.connect, read=t.read, write=t.read, pool=t.total),
         follow_redirects=False,
         headers=headers or {},

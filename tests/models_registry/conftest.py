@@ -1,6 +1,7 @@
 import pytest
 
 from .servers import FakeOllama, FakeOpenAI
+from .servers_hosted import FakeAnthropic, FakeGemini
 
 SECRET = "sk-test-Zq8v4SECRETvalue93xK"
 
@@ -30,5 +31,19 @@ def ollama():
 @pytest.fixture
 def openai_server():
     server = FakeOpenAI(api_key=SECRET)
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def anthropic_server():
+    server = FakeAnthropic(api_key=SECRET)
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def gemini_server():
+    server = FakeGemini(api_key=SECRET)
     yield server
     server.close()

@@ -54,6 +54,14 @@ class FakeServer:
     def answer(self, handler, path: str, body: dict, behaviour) -> None:
         raise NotImplementedError
 
+    def authorized(self, headers) -> bool:
+        return headers.get("Authorization") == f"Bearer {self.api_key}"
+
+    def refuse_key(self, handler) -> None:
+        sent = handler.headers.get("Authorization", "")
+        # Like some servers, echo what was sent: the platform must never show it.
+        handler.send_json(401, {"error": {"message": f"Incorrect API key provided: {sent}"}})
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -87,10 +95,8 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             behaviour = state.next_behaviour()
             kind = behaviour[0]
-            if state.api_key and self.headers.get("Authorization") != f"Bearer {state.api_key}":
-                sent = self.headers.get("Authorization", "")
-                # Like some servers, echo what was sent: the platform must never show it.
-                return self.send_json(401, {"error": {"message": f"Incorrect API key provided: {sent}"}})
+            if state.api_key and not state.authorized(self.headers):
+                return state.refuse_key(self)
             if kind == "sleep":
                 time.sleep(behaviour[1])
                 return self.send_json(200, {})

@@ -7,50 +7,17 @@ import sys
 import click
 
 from . import fail, setup_django
+from .context import project_option, resolve_actor, resolve_project, user_option
 
 STYLES = ["completion", "chat"]
 # The variable each backend's own tools read the key from (used when no key option and no --base-url is given).
 KEY_VARIABLES = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY", "gemini": "GEMINI_API_KEY"}
 
 
-def _actor(username: str | None):
-    from django.contrib.auth import get_user_model
-
-    users = get_user_model().objects.filter(is_active=True)
-    user = (
-        users.filter(username=username).first() if username else users.filter(is_superuser=True).order_by("pk").first()
-    )
-    if user is None:
-        fail(
-            f"No active user {username!r}."
-            if username
-            else "No superuser yet: run `codequalbench init` or pass --user."
-        )
-    return user
-
-
-def _project(user, ref: str | None):
-    from accounts.selectors import project_list
-
-    projects = project_list(user=user)
-    if ref:
-        org_slug, _, project_slug = ref.partition("/")
-        project = projects.filter(organization__slug=org_slug, slug=project_slug).first()
-        if not project_slug or project is None:
-            fail(f"{user.get_username()} has no project {ref!r} (use organization-slug/project-slug).")
-        return project
-    found = list(projects[:2])
-    if len(found) == 1:
-        return found[0]
-    if not found:
-        fail(f"{user.get_username()} has no project; create one first.")
-    fail("Several projects: choose one with --project organization-slug/project-slug.")
-
-
 def _context(project_ref, username):
     setup_django()
-    user = _actor(username)
-    return user, _project(user, project_ref)
+    user = resolve_actor(username)
+    return user, resolve_project(user, project_ref)
 
 
 def _option_value(text: str):
@@ -58,12 +25,6 @@ def _option_value(text: str):
         return json.loads(text)
     except ValueError:
         return text
-
-
-project_option = click.option(
-    "--project", "project_ref", help="organization-slug/project-slug (default: your only one)."
-)
-user_option = click.option("--user", "username", help="Act as this user (default: the first superuser).")
 
 
 @click.group("models")

@@ -3,46 +3,17 @@
 import click
 
 from . import fail, setup_django
+from .context import project_option, resolve_actor, resolve_project, user_option
 
 FORMATS = ["evalplus", "mbpp", "custom"]
 
 
-def _actor(username: str | None):
-    from django.contrib.auth import get_user_model
-
-    users = get_user_model().objects.filter(is_active=True)
-    user = (
-        users.filter(username=username).first() if username else users.filter(is_superuser=True).order_by("pk").first()
-    )
-    if user is None:
-        fail(
-            f"No active user {username!r}."
-            if username
-            else "No superuser yet: run `codequalbench init` or pass --user."
-        )
-    return user
-
-
 def _project(user, ref: str | None, builtin: bool):
-    from accounts.selectors import project_list
-
     if builtin:
         if ref:
             fail("--builtin and --project exclude each other.")
         return None
-    projects = project_list(user=user)
-    if ref:
-        org_slug, _, project_slug = ref.partition("/")
-        project = projects.filter(organization__slug=org_slug, slug=project_slug).first()
-        if not project_slug or project is None:
-            fail(f"{user.get_username()} has no project {ref!r} (use organization-slug/project-slug).")
-        return project
-    found = list(projects[:2])
-    if len(found) == 1:
-        return found[0]
-    if not found:
-        fail(f"{user.get_username()} has no project; create one first, or use --builtin.")
-    fail("Several projects: choose one with --project organization-slug/project-slug.")
+    return resolve_project(user, ref, alternative=", or use --builtin")
 
 
 @click.group("suites")
@@ -55,9 +26,9 @@ def suites():
 @click.option("--file", "path", type=click.Path(dir_okay=False), help=".jsonl, .jsonl.gz or .yaml file.")
 @click.option("--url", help="http(s) URL of the file.")
 @click.option("--name", required=True, help="Suite name; importing an existing name makes its next version.")
-@click.option("--project", "project_ref", help="organization-slug/project-slug (default: your only one).")
+@project_option
 @click.option("--builtin", is_flag=True, help="Install as a built-in suite, visible to everyone (superusers only).")
-@click.option("--user", "username", help="Act as this user (default: the first superuser).")
+@user_option
 @click.option("--title", default="", help="Human-readable title.")
 @click.option("--allow-broken", is_flag=True, help="Keep problems whose reference fails its own tests, flagged.")
 def suites_import(source_format, path, url, name, project_ref, builtin, username, title, allow_broken):
@@ -68,7 +39,7 @@ def suites_import(source_format, path, url, name, project_ref, builtin, username
 
     if bool(path) == bool(url):
         fail("Give exactly one of --file or --url.")
-    user = _actor(username)
+    user = resolve_actor(username)
     project = _project(user, project_ref, builtin)
     try:
         source = services.suite_source_load(path=path, url=url)
@@ -101,7 +72,7 @@ def suites_list(username):
     setup_django()
     from evaluations.selectors import suite_list
 
-    user = _actor(username)
+    user = resolve_actor(username)
     rows = list(suite_list(user=user))
     if not rows:
         click.echo("No suites yet: `codequalbench init` installs HumanEval.")

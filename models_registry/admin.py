@@ -8,24 +8,9 @@ from codequal.exceptions import ApplicationError
 from . import services
 from .choices import ApiKeySource
 from .models import ModelEndpoint
+from .validation import EDITABLE
 
-_FORM_FIELDS = [
-    "project",
-    "name",
-    "backend",
-    "model",
-    "api_style",
-    "base_url",
-    "stream",
-    "generation_options",
-    "parameters",
-    "context_window",
-    "capabilities",
-    "max_concurrency",
-    "input_cost_per_mtok",
-    "output_cost_per_mtok",
-    "api_key_env",
-]
+_FORM_FIELDS = ["project", *EDITABLE, "api_key_env"]
 
 
 class ModelEndpointForm(forms.ModelForm):

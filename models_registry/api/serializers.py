@@ -6,6 +6,7 @@ from codequal.api.viewsets import ScopedPrimaryKeyRelatedField
 from .. import services
 from ..choices import ApiKeySource, HealthStatus
 from ..models import ModelEndpoint
+from ..validation import EDITABLE
 
 
 class ModelEndpointSerializer(serializers.ModelSerializer):
@@ -41,19 +42,7 @@ class ModelEndpointSerializer(serializers.ModelSerializer):
         fields = [
             "id",
             "project",
-            "name",
-            "backend",
-            "model",
-            "api_style",
-            "base_url",
-            "stream",
-            "generation_options",
-            "parameters",
-            "context_window",
-            "capabilities",
-            "max_concurrency",
-            "input_cost_per_mtok",
-            "output_cost_per_mtok",
+            *EDITABLE,
             "api_key",
             "api_key_env",
             "has_api_key",

@@ -11,7 +11,7 @@ import time
 import httpx2
 
 from .base import BackendFailure, GenerationBackend
-from .http import failure_for_exception, failure_for_status, make_client, malformed
+from .http import failure_for_exception, failure_for_status, malformed
 from .registry import register_backend
 from .types import Capabilities, ErrorKind, FinishReason, GenerationOptions, GenerationRequest, Sample
 
@@ -51,19 +51,7 @@ class AnthropicBackend(GenerationBackend):
         return Capabilities(styles=frozenset({"chat"}), logprobs=False, native_n=False, streaming=False, seed=False)
 
     def _client(self):
-        anthropic = _anthropic()
-
-        def build():
-            http = make_client(self.config)  # our timeouts, no redirects
-            return anthropic.Anthropic(
-                api_key=self.config.api_key or NO_KEY,
-                base_url=self.config.base_url,
-                max_retries=0,  # retries are ours, the same for every backend
-                timeout=http.timeout,
-                http_client=http,
-            )
-
-        return self.shared_client(build)
+        return self.shared_sdk_client(_anthropic().Anthropic, no_key=NO_KEY)
 
     def _arguments(self, request: GenerationRequest, options: GenerationOptions) -> dict:
         messages = request.chat_messages()

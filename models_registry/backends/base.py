@@ -151,6 +151,24 @@ class GenerationBackend:
                 self._shared = build()
             return self._shared
 
+    def shared_sdk_client(self, client_class, *, no_key: str):
+        """An official SDK client (openai, anthropic) over our HTTP client: our timeouts, no redirects, and its own
+        retries off, since retries are ours and the same for every backend. ``no_key`` stands in for a missing key
+        (keyless self-hosted servers), so the SDK does not go looking for one in the environment."""
+        from .http import make_client
+
+        def build():
+            http = make_client(self.config)
+            return client_class(
+                api_key=self.config.api_key or no_key,
+                base_url=self.config.base_url,
+                max_retries=0,
+                timeout=http.timeout,
+                http_client=http,
+            )
+
+        return self.shared_client(build)
+
     def report_usage(self, prompt_tokens: int | None, completion_tokens: int | None) -> None:
         """For servers that count tokens per request of n samples rather than per sample."""
         self._state.usage = (prompt_tokens, completion_tokens)

@@ -10,7 +10,7 @@ import time
 import httpx2
 
 from .base import BackendFailure, GenerationBackend
-from .http import failure_for_exception, failure_for_status, make_client, malformed
+from .http import failure_for_exception, failure_for_status, malformed
 from .registry import register_backend
 from .types import Capabilities, ErrorKind, FinishReason, GenerationOptions, GenerationRequest, Sample, TokenLogprob
 
@@ -45,19 +45,7 @@ class OpenAIBackend(GenerationBackend):
         )
 
     def _client(self):
-        openai = _openai()
-
-        def build():
-            http = make_client(self.config)  # our timeouts, no redirects
-            return openai.OpenAI(
-                api_key=self.config.api_key or NO_KEY,
-                base_url=self.config.base_url,
-                max_retries=0,  # retries are ours, the same for every backend
-                timeout=http.timeout,
-                http_client=http,
-            )
-
-        return self.shared_client(build)
+        return self.shared_sdk_client(_openai().OpenAI, no_key=NO_KEY)
 
     # --- generation ---------------------------------------------------------------------------------------------
     def _arguments(self, request: GenerationRequest, options: GenerationOptions) -> dict:

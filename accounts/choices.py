@@ -32,3 +32,8 @@ class AuditAction(models.TextChoices):
     MEMBER_REMOVED = "member_removed", "Project member removed"
     TOKEN_CREATED = "token_created", "API token created"
     TOKEN_REVOKED = "token_revoked", "API token revoked"
+    MODEL_ENDPOINT_CREATED = "model_endpoint_created", "Model endpoint registered"
+    MODEL_ENDPOINT_UPDATED = "model_endpoint_updated", "Model endpoint changed"
+    MODEL_ENDPOINT_DELETED = "model_endpoint_deleted", "Model endpoint deleted"
+    SUITE_IMPORTED = "suite_imported", "Benchmark suite imported"
+    SUITE_DELETED = "suite_deleted", "Benchmark suite deleted"

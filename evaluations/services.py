@@ -9,8 +9,10 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 
+from accounts.choices import AuditAction
 from accounts.models import Project
 from accounts.selectors import project_user_can
+from accounts.services import audit_record
 from codequal.exceptions import ApplicationError, ConflictError
 
 from .choices import SourceFormat
@@ -122,6 +124,21 @@ def _store(*, actor, project, name, title, description, source_format, source, e
             )
     except IntegrityError as exc:
         raise ConflictError(f"Another import of {name} finished at the same time; import again.") from exc
+    audit_record(
+        action=AuditAction.SUITE_IMPORTED,
+        actor=actor,
+        project=project,
+        target=suite,
+        data={
+            "name": name,
+            "version": suite.version,
+            "format": source_format,
+            "problems": suite.problem_count,
+            "flagged": suite.flagged_count,
+            "source": source.reference[:200],
+            "sha256": suite.content_sha256,
+        },
+    )
     return suite
 
 
@@ -215,4 +232,11 @@ def suite_delete(*, actor, suite: BenchmarkSuite) -> None:
         raise ApplicationError("Built-in suites are read-only.", status_code=403)
     if not project_user_can(user=actor, project=suite.project, action="curate"):
         raise ApplicationError("Your role in this project does not allow deleting suites.", status_code=403)
+    audit_record(
+        action=AuditAction.SUITE_DELETED,
+        actor=actor,
+        project=suite.project,
+        target=suite,
+        data={"name": suite.name, "version": suite.version},
+    )
     suite.delete()

@@ -5,8 +5,10 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts.choices import AuditAction
 from accounts.models import Project
 from accounts.selectors import project_user_can
+from accounts.services import audit_record
 from codequal.exceptions import ApplicationError, ConflictError
 
 from .backends import GenerationOptions, GenerationRequest, HealthReport, OptionsError
@@ -78,7 +80,15 @@ def model_endpoint_create(
     errors.raise_if_any()
     if ModelEndpoint.objects.filter(project=project, name=endpoint.name).exists():
         raise ConflictError(NAME_TAKEN, extra={"fields": {"name": [endpoint.name]}})
-    return _save(endpoint)
+    endpoint = _save(endpoint)
+    audit_record(
+        action=AuditAction.MODEL_ENDPOINT_CREATED,
+        actor=actor,
+        project=project,
+        target=endpoint,
+        data={"backend": endpoint.backend, "base_url": endpoint.base_url, "api_key": endpoint.api_key_source},
+    )
+    return endpoint
 
 
 @transaction.atomic
@@ -105,12 +115,29 @@ def model_endpoint_update(*, actor, endpoint: ModelEndpoint, api_key=UNSET, api_
     if changed & (_HEALTH_RELEVANT | {"api_key_encrypted", "api_key_env"}):
         endpoint.health_status, endpoint.health_error = HealthStatus.UNKNOWN, ""
         endpoint.health_checked_at = endpoint.health_latency_ms = None
-    return _save(endpoint)
+    endpoint = _save(endpoint)
+    # Which fields changed, never the key itself.
+    names = sorted("api_key" if f == "api_key_encrypted" else f for f in changed)
+    audit_record(
+        action=AuditAction.MODEL_ENDPOINT_UPDATED,
+        actor=actor,
+        project=endpoint.project,
+        target=endpoint,
+        data={"changed": names},
+    )
+    return endpoint
 
 
 @transaction.atomic
 def model_endpoint_delete(*, actor, endpoint: ModelEndpoint) -> None:
     _ensure_can_register(actor, endpoint.project)
+    audit_record(
+        action=AuditAction.MODEL_ENDPOINT_DELETED,
+        actor=actor,
+        project=endpoint.project,
+        target=endpoint,
+        data={"name": endpoint.name, "backend": endpoint.backend},
+    )
     endpoint.delete()
 
 

@@ -229,3 +229,18 @@ def test_init_installs_humaneval_once(tmp_path):
     assert count_rows(tmp_path, "evaluations_problem") == 164
     listed = ok(tmp_path, "suites", "list")
     assert "humaneval" in listed and "164 problems" in listed and "built-in" in listed
+
+
+@pytest.mark.django_db
+def test_suite_import_and_delete_are_audited(world):
+    from accounts.models import AuditLog
+    from evaluations.services import suite_delete
+
+    suite = custom_suite_in(world.a.project, world.a.user("curator"), name="audited")
+    suite_delete(actor=world.a.user("curator"), suite=suite)
+    entries = AuditLog.objects.filter(project=world.a.project, action__in=["suite_imported", "suite_deleted"])
+    assert [(e.action, e.data["name"]) for e in entries.order_by("pk")] == [
+        ("suite_imported", "audited"),
+        ("suite_deleted", "audited"),
+    ]
+    assert entries.first().actor == world.a.user("curator")

@@ -102,3 +102,20 @@ def test_changing_the_url_resets_health_and_the_adapter_follows_the_row(world, o
     assert (config.base_url, config.model, config.max_concurrency) == (ollama.url, "codellama:7b", 3)
     assert config.default_options.seed == 5 and config.limiter_key == f"endpoint:{endpoint.pk}"
     assert "api_key" not in repr(config)
+
+
+def test_endpoint_changes_are_audited_without_the_key(world):
+    from accounts.models import AuditLog
+    from models_registry.services import model_endpoint_create, model_endpoint_delete, model_endpoint_update
+
+    actor = world.a.user("evaluator")
+    endpoint = model_endpoint_create(
+        actor=actor, project=world.a.project, name="audited", backend="ollama", api_key="sk-audit-secret"
+    )
+    model_endpoint_update(actor=actor, endpoint=endpoint, api_key="sk-audit-second", name="audited-2")
+    model_endpoint_delete(actor=actor, endpoint=endpoint)
+    entries = list(AuditLog.objects.filter(project=world.a.project, action__startswith="model_endpoint").order_by("pk"))
+    assert [e.action for e in entries] == ["model_endpoint_created", "model_endpoint_updated", "model_endpoint_deleted"]
+    assert entries[1].data == {"changed": ["api_key", "name"]}
+    assert all(e.actor == actor for e in entries)
+    assert "sk-audit" not in str([e.data for e in entries]) + str([e.target_repr for e in entries])

@@ -58,8 +58,8 @@ class Backend:
     def popen_kwargs(self) -> dict:
         return {}
 
-    def cleanup(self) -> None:
-        """Release what the backend created for a runner (called after the runner process is gone)."""
+    def cleanup(self, config: dict) -> None:
+        """Release what ``runner_config`` created for a runner (called after the runner process is gone)."""
 
 
 class BwrapBackend(Backend):
@@ -188,17 +188,17 @@ class SubprocessBackend(Backend):
             stacklevel=3,
         )
         logger.warning("sandbox backend 'subprocess' selected: programs are NOT isolated")
-        self._scratch = None
 
     def command(self, env: ExecutionEnvironment, ctl_fd: int) -> list[str]:
         return [str(env.python), "-I", "-S", "-B", "-c", BOOTSTRAP, str(ctl_fd)]
 
     def runner_config(self, env: ExecutionEnvironment) -> dict:
-        self._scratch = tempfile.mkdtemp(prefix="codequal-scratch-")
+        scratch = tempfile.mkdtemp(prefix="codequal-scratch-")
         return {
             "drop_to": None,
-            "scratch_root": self._scratch + "/work",
-            "wipe_roots": [self._scratch],
+            "host_scratch": scratch,
+            "scratch_root": scratch + "/work",
+            "wipe_roots": [scratch],
             "site_paths": [str(env.site_packages)] if env.site_packages is not None else [],
             "preload": [*STDLIB_PRELOAD, *env.preload],
         }
@@ -206,10 +206,9 @@ class SubprocessBackend(Backend):
     def popen_kwargs(self) -> dict:
         return {"env": {}, "cwd": "/"}
 
-    def cleanup(self) -> None:
-        if self._scratch:
-            shutil.rmtree(self._scratch, ignore_errors=True)
-            self._scratch = None
+    def cleanup(self, config: dict) -> None:
+        if config.get("host_scratch"):
+            shutil.rmtree(config["host_scratch"], ignore_errors=True)
 
 
 def bwrap_usable() -> tuple[bool, str]:

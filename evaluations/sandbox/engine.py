@@ -81,6 +81,7 @@ class JailRunner:
         self.executed = 0
         self.info: dict = {}
         self._fds: dict[str, int] = {}
+        self._config: dict = {}
 
     # --- lifecycle ----------------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -90,7 +91,7 @@ class JailRunner:
         code_r, code_w = _pipe()
         verdict_r, verdict_w = _pipe()
         jail_fds = [ctl_in_r, ctl_out_w, spec_r, code_r, verdict_w]
-        config = self.backend.runner_config(self.environment)
+        config = self._config = self.backend.runner_config(self.environment)
         config["fds"] = jail_fds
         try:
             self.proc = subprocess.Popen(
@@ -150,7 +151,7 @@ class JailRunner:
             with contextlib.suppress(OSError):
                 os.close(fd)
         self._fds = {}
-        self.backend.cleanup()
+        self.backend.cleanup(self._config)
 
     @property
     def alive(self) -> bool:

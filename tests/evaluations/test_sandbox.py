@@ -192,8 +192,15 @@ def test_backend_selection(settings):
 
 def test_subprocess_backend_runs_programs_without_isolation(sandbox_environment):
     harness = Harness(kind="check", entry_point="f", test="def check(candidate):\n    assert candidate(1) == 2\n")
+    import glob
+    import tempfile
+
+    def scratch_dirs():
+        return set(glob.glob(tempfile.gettempdir() + "/codequal-scratch-*"))
+
+    before = scratch_dirs()
     with pytest.warns(RuntimeWarning):
-        pool = SandboxPool(backend="subprocess", workers=1)
+        pool = SandboxPool(backend="subprocess", workers=2)
     outcomes = pool.run(
         [
             Program(id="a", code="def f(x):\n    return x + 1\n", harness=harness),
@@ -204,6 +211,7 @@ def test_subprocess_backend_runs_programs_without_isolation(sandbox_environment)
     )
     assert [o.status for o in outcomes] == [OutcomeStatus.PASSED, OutcomeStatus.TIMEOUT]
     assert outcomes[0].backend == "subprocess"
+    assert scratch_dirs() == before, "every runner's scratch directory is removed"
 
 
 def test_parts_io_record_and_requires(sandbox_environment):

@@ -342,9 +342,9 @@ class SandboxPool:
         self.backend = self._probe.name
 
     def _new_runner(self) -> JailRunner:
-        runner = JailRunner(
-            make_backend(self.backend) if self.backend != "subprocess" else self._probe, self.environment
-        )
+        # Backends keep no per-runner state (cleanup gets each runner's config), so one serves every runner and
+        # the bwrap availability probe runs once per pool, not once per runner.
+        runner = JailRunner(self._probe, self.environment)
         runner.start()
         return runner
 

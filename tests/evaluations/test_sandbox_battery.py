@@ -92,8 +92,6 @@ def test_attack_is_contained(battery, attack):
         assert case["output_truncated"] and case["output_len"] <= report["output_cap"], case
 
 
-def test_the_host_side_was_untouched_by_the_battery(battery):
-    report, secret = battery
-    assert len(report["cases"]) == len(ATTACKS)
-    # The real services on this machine's loopback are still there (the battery ran in its own network namespace).
-    assert not any(secret in path.name for path in Path("/tmp").iterdir())
+def test_every_attack_ran(battery):
+    report, _ = battery
+    assert [case["name"] for case in report["cases"]] == [attack.name for attack in ATTACKS]

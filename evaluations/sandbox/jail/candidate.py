@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 
+from .codec import CodecError, decode, encode  # jail: concatenated
 from .common import (  # jail: concatenated
     CANDIDATE_FILE,  # jail: concatenated
     RESULT,  # jail: concatenated
@@ -51,9 +52,6 @@ def run_candidate(code_fd, code_len, sock_fd, out_fd, scratch, limits, baseline_
     sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), write_through=True, errors="replace")
     sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), write_through=True, errors="replace")
     sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False))
-    encode = sys.modules[__name__].encode if "encode" not in globals() else globals()["encode"]
-    CodecError = globals()["CodecError"]
-    decode = globals()["decode"]
 
     def reply(obj):
         send_json(3, obj)

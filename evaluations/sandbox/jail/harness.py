@@ -48,12 +48,10 @@ class Channel:
 
 
 def _raise_like(info, channel):
-    name = str(info.get("type", "Exception"))
-    builtin = getattr(__builtins__ if isinstance(__builtins__, dict) is False else None, name, None)
-    if builtin is None:
-        import builtins
+    import builtins
 
-        builtin = getattr(builtins, name, None)
+    name = str(info.get("type", "Exception"))
+    builtin = getattr(builtins, name, None)
     if isinstance(builtin, type) and issubclass(builtin, Exception) and builtin.__module__ == "builtins":
         try:
             exc = builtin(info.get("message", ""))

@@ -294,6 +294,9 @@ OLLAMA_HOST = env.str("OLLAMA_HOST", default="http://127.0.0.1:11434")
 OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="https://api.openai.com/v1")
 ANTHROPIC_BASE_URL = env.str("ANTHROPIC_BASE_URL", default="https://api.anthropic.com")
 GEMINI_BASE_URL = env.str("GEMINI_BASE_URL", default="https://generativelanguage.googleapis.com")
+# Pre-generated samples files (the ``samples`` backend) are read from this folder only, so that an endpoint cannot
+# name any file on the server; the CLI copies a file it is given into it, under a name holding its SHA-256.
+SAMPLES_DIR = Path(env.str("SAMPLES_DIR", default=str(DATA_DIR / "samples"))).expanduser().resolve()
 # Seconds: to connect, between bytes read (per streamed chunk), and for one whole attempt.
 MODEL_CONNECT_TIMEOUT = env.float("MODEL_CONNECT_TIMEOUT", default=10.0)
 MODEL_READ_TIMEOUT = env.float("MODEL_READ_TIMEOUT", default=300.0)

@@ -8,6 +8,9 @@ class Backend(models.TextChoices):
     OPENAI = "openai", "OpenAI-compatible"
     ANTHROPIC = "anthropic", "Anthropic"
     GEMINI = "gemini", "Gemini"
+    HF = "hf", "Local HuggingFace checkpoint"
+    SAMPLES = "samples", "Pre-generated samples file"
+    REFERENCE = "reference", "Reference solutions (harness self-check)"
 
 
 class ApiStyle(models.TextChoices):

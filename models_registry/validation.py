@@ -12,7 +12,7 @@ from .backends.registry import backend_class
 from .choices import ApiStyle, Backend
 from .crypto import encrypt_secret
 from .models import ModelEndpoint
-from .urlguard import UrlRefused, validate_base_url
+from .urlguard import UrlPolicy
 
 _CAPABILITY_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,39}$")
 _ENV_NAME_RE = re.compile(r"^[A-Z_][A-Z0-9_]{0,99}$")
@@ -177,8 +177,10 @@ def check_combination(endpoint: ModelEndpoint, errors: FieldErrors) -> None:
     if not endpoint.base_url:
         endpoint.base_url = default_base_url(endpoint.backend)
     try:
-        endpoint.base_url = validate_base_url(endpoint.base_url)
-    except UrlRefused as exc:
+        endpoint.base_url = backend_class(endpoint.backend).validate_location(
+            endpoint.base_url, policy=UrlPolicy.from_settings()
+        )
+    except ValueError as exc:  # UrlRefused, or a local backend's path rules
         errors.add("base_url", str(exc))
 
 

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import ClassVar, TypeVar
 
-from ..urlguard import UrlRefused, validate_base_url
+from ..urlguard import UrlPolicy, validate_base_url
 from .types import (
     BackendError,
     Capabilities,
@@ -100,6 +100,14 @@ class GenerationBackend:
     def _health(self) -> tuple[str, tuple[str, ...]]:
         """Return (message, models served); raise BackendFailure when unhealthy."""
         raise NotImplementedError
+
+    @classmethod
+    def validate_location(cls, location: str, *, policy: UrlPolicy | None = None) -> str:
+        """The endpoint's normalised base URL; raises ``ValueError`` (``UrlRefused``) naming what is wrong.
+
+        Local backends (a checkpoint directory, a samples file, none at all) override this with their own rules.
+        """
+        return validate_base_url(location, policy=policy)
 
     def close(self) -> None:
         """Release the connections kept between calls."""
@@ -225,8 +233,8 @@ class GenerationBackend:
 
     def _check_url(self) -> None:
         try:
-            validate_base_url(self.config.base_url, policy=self.config.url_policy)
-        except UrlRefused as exc:
+            self.validate_location(self.config.base_url, policy=self.config.url_policy)
+        except ValueError as exc:
             raise BackendFailure(ErrorKind.URL_REFUSED, str(exc)) from exc
 
     @contextmanager

@@ -121,7 +121,9 @@ class GenerationRequest:
     """Generate ``n`` samples for ``prompt``.
 
     Completion-style endpoints continue ``prompt`` verbatim; chat-style endpoints send ``messages`` when given, else
-    ``system`` (if any) and ``prompt`` as the user's message. Prompt strategies build these.
+    ``system`` (if any) and ``prompt`` as the user's message. Prompt strategies build these. ``task_id`` and
+    ``reference`` (the problem's canonical completion) are for the backends that answer from the benchmark itself
+    rather than from a model: ``samples`` and ``reference``.
     """
 
     prompt: str
@@ -129,6 +131,9 @@ class GenerationRequest:
     options: GenerationOptions = field(default_factory=GenerationOptions)
     system: str = ""
     messages: tuple[ChatMessage, ...] = ()
+    task_id: str = ""
+    reference: str = ""
+    first_index: int = 0  # for ``samples``: the file's samples first_index .. first_index + n - 1
 
     def chat_messages(self) -> tuple[ChatMessage, ...]:
         if self.messages:
@@ -155,6 +160,7 @@ class Sample:
     completion_tokens: int | None = None
     logprobs: tuple[TokenLogprob, ...] | None = None
     cost_usd: float | None = None
+    program: bool = False  # ``text`` is a whole program (an EvalPlus ``solution``), not a continuation of the prompt
 
 
 @dataclass(frozen=True)
@@ -200,6 +206,8 @@ class Capabilities:
     native_n: bool  # n samples in one request (otherwise one request per sample)
     streaming: bool
     seed: bool
+    verbatim: bool = False  # outputs are used as given: no stop-sequence cut, no code extraction
+    fixed_samples: bool = False  # the backend holds a set number of samples per task (``sample_count``)
 
 
 @dataclass(frozen=True)

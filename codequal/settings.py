@@ -213,6 +213,9 @@ SPECTACULAR_SETTINGS = {
 CODEQUAL_INLINE_JOBS = env.str("CODEQUAL_INLINE_JOBS", default="thread")
 if CODEQUAL_INLINE_JOBS not in {"thread", "sync"}:
     raise ImproperlyConfigured("CODEQUAL_INLINE_JOBS must be 'thread' or 'sync'.")
+# Seconds one evaluation chunk (a model on a slice of problems) may run on an RQ worker before RQ stops it; the
+# chunk is then retried, and what it wrote is kept.
+EVALUATION_CHUNK_TIMEOUT = env.int("EVALUATION_CHUNK_TIMEOUT", default=3600)
 
 # --- Sandbox: where model-written programs run ----------------------------------------------------------------------
 # "auto" (bubblewrap, refusing to start without it), "bwrap", or "subprocess" (NO isolation: trusted code only).
@@ -297,6 +300,14 @@ GEMINI_BASE_URL = env.str("GEMINI_BASE_URL", default="https://generativelanguage
 # Pre-generated samples files (the ``samples`` backend) are read from this folder only, so that an endpoint cannot
 # name any file on the server; the CLI copies a file it is given into it, under a name holding its SHA-256.
 SAMPLES_DIR = Path(env.str("SAMPLES_DIR", default=str(DATA_DIR / "samples"))).expanduser().resolve()
+# Local HuggingFace checkpoints (the ``hf`` backend) are loaded from these folders only, so that an endpoint cannot
+# make the server read any path. HF_ALLOW_HUB also accepts Hub ids (org/name), downloaded into the HuggingFace cache
+# (HF_HOME) on first use. HF_DEVICE: auto picks cuda, then mps, then cpu.
+HF_MODEL_DIRS = [Path(d).expanduser().resolve() for d in env.list("HF_MODEL_DIRS", default=[str(DATA_DIR / "models")])]
+HF_ALLOW_HUB = env.bool("HF_ALLOW_HUB", default=False)
+HF_DEVICE = env.str("HF_DEVICE", default="auto")
+if HF_DEVICE not in ("auto", "cpu", "cuda", "mps"):
+    raise ImproperlyConfigured("HF_DEVICE must be auto, cpu, cuda or mps.")
 # Seconds: to connect, between bytes read (per streamed chunk), and for one whole attempt.
 MODEL_CONNECT_TIMEOUT = env.float("MODEL_CONNECT_TIMEOUT", default=10.0)
 MODEL_READ_TIMEOUT = env.float("MODEL_READ_TIMEOUT", default=300.0)

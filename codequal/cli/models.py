@@ -34,9 +34,12 @@ def models():
 
 @models.command("add")
 @click.argument("name")
-@click.option("--backend", type=click.Choice(["ollama", "openai", "anthropic", "gemini"]), required=True)
+@click.option("--backend", type=click.Choice(["ollama", "openai", "anthropic", "gemini", "hf"]), required=True)
 @click.option(
-    "--base-url", default="", help="Server URL (default: the backend's variable, e.g. OLLAMA_HOST, OPENAI_BASE_URL)."
+    "--base-url",
+    default="",
+    help="Server URL (default: the backend's variable, e.g. OLLAMA_HOST, OPENAI_BASE_URL); for hf, a checkpoint "
+    "directory in HF_MODEL_DIRS.",
 )
 @click.option("--model", "served", default="", help="Model identifier on the server (default: NAME).")
 @click.option("--style", type=click.Choice(STYLES), default=None, help="Default: completion where served, else chat.")

@@ -5,7 +5,7 @@ Adapters take an ``EndpointConfig`` and answer with frozen dataclasses; transpor
 """
 
 # Importing the adapters registers them.
-from . import anthropic, gemini, local, ollama, openai_compat  # noqa: F401
+from . import anthropic, gemini, hf, local, ollama, openai_compat  # noqa: F401
 from .base import BackendFailure, GenerationBackend
 from .registry import UnknownBackend, backend_class, create_backend, register_backend, registered_backends
 from .types import (

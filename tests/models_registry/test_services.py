@@ -53,8 +53,8 @@ def test_import_rejects_unknown_keys_and_backends(world):
     actor, project = world.a.user("evaluator"), world.a.project
     with pytest.raises(ApplicationError, match="unknown keys api_key"):
         model_registry_import(actor=actor, project=project, registry={"m": {"backend": "ollama", "api_key": "x"}})
-    with pytest.raises(ApplicationError, match="Unknown backend 'hf'"):
-        model_registry_import(actor=actor, project=project, registry={"m": {"backend": "hf"}})
+    with pytest.raises(ApplicationError, match="Unknown backend 'vllm'"):
+        model_registry_import(actor=actor, project=project, registry={"m": {"backend": "vllm"}})
 
 
 def test_viewers_cannot_register_even_through_the_service(world):

@@ -37,3 +37,7 @@ class AuditAction(models.TextChoices):
     MODEL_ENDPOINT_DELETED = "model_endpoint_deleted", "Model endpoint deleted"
     SUITE_IMPORTED = "suite_imported", "Benchmark suite imported"
     SUITE_DELETED = "suite_deleted", "Benchmark suite deleted"
+    EVALUATION_CREATED = "evaluation_created", "Evaluation started"
+    EVALUATION_CANCELLED = "evaluation_cancelled", "Evaluation cancelled"
+    EVALUATION_RESUMED = "evaluation_resumed", "Evaluation resumed"
+    EVALUATION_DELETED = "evaluation_deleted", "Evaluation deleted"

@@ -10,6 +10,7 @@ import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 
 from django.conf import settings
 from django.db import close_old_connections, transaction
@@ -20,6 +21,7 @@ logger = logging.getLogger(__name__)
 QUEUES = ("default", "gpu")
 
 _executors: dict[str, ThreadPoolExecutor] = {}
+_force_in_process = threading.Event()
 _pending: set[Future] = set()
 _lock = threading.Lock()
 
@@ -53,7 +55,7 @@ def enqueue(func: Callable | str, *args, queue: str = "default", job_timeout: in
         raise ValueError(f"Unknown queue {queue!r}; expected one of {QUEUES}.")
 
     def dispatch():
-        if settings.REDIS_URL:
+        if settings.REDIS_URL and not _force_in_process.is_set():
             import django_rq
 
             django_rq.get_queue(queue).enqueue(func, *args, job_timeout=job_timeout, **kwargs)
@@ -79,3 +81,16 @@ def wait_for_inline_jobs(timeout: float | None = None) -> bool:
         pending = set(_pending)
     _, not_done = wait(pending, timeout=timeout)
     return not not_done
+
+
+@contextmanager
+def in_process():
+    """Run the jobs enqueued meanwhile in this process (in background threads), even with Redis configured.
+
+    For commands that do the work themselves (``codequalbench evaluate --inline``) rather than hand it to workers.
+    """
+    _force_in_process.set()
+    try:
+        yield
+    finally:
+        _force_in_process.clear()

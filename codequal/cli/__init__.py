@@ -24,7 +24,7 @@ def main():
     """CodeQualBench: evaluate AI code-generation models in a sandbox and report what they get right and wrong."""
 
 
-from . import benchmark, models, platform, suites, tokens  # noqa: E402
+from . import analyze, benchmark, evaluate, models, platform, suites, tokens  # noqa: E402
 
 main.add_command(platform.init)
 main.add_command(platform.serve)
@@ -35,3 +35,6 @@ main.add_command(tokens.token)
 main.add_command(models.models)
 main.add_command(benchmark.benchmark)
 main.add_command(suites.suites)
+main.add_command(evaluate.evaluate)
+main.add_command(evaluate.resume)
+main.add_command(analyze.analyze)

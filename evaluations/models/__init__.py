@@ -1,3 +1,12 @@
+from .runs import Evaluation, EvaluationChunk, EvaluationModel, GenerationCacheEntry, Sample
 from .suites import BenchmarkSuite, Problem
 
-__all__ = ["BenchmarkSuite", "Problem"]
+__all__ = [
+    "BenchmarkSuite",
+    "Evaluation",
+    "EvaluationChunk",
+    "EvaluationModel",
+    "GenerationCacheEntry",
+    "Problem",
+    "Sample",
+]

@@ -11,6 +11,7 @@ import gzip
 import hashlib
 import json
 import threading
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,17 +56,21 @@ def read_samples_file(path: str | Path) -> SamplesFile:
         handle = _open(path)
     except OSError as exc:
         raise SamplesFileError(f"Cannot read samples file {path}: {exc.strerror or exc}.") from exc
-    with handle:
-        size = 0
-        for number, line in enumerate(handle, start=1):
-            size += len(line)
-            if size > MAX_SAMPLES_FILE_BYTES:
-                raise SamplesFileError(f"{path.name} is larger than {MAX_SAMPLES_FILE_BYTES >> 20} MiB.")
-            digest.update(line)
-            if not line.strip():
-                continue
-            tasks_entry = _parse_line(line, number, path.name)
-            tasks.setdefault(tasks_entry[0], []).append(tasks_entry[1:])
+    number = 0
+    try:
+        with handle:
+            size = 0
+            for number, line in enumerate(handle, start=1):
+                size += len(line)
+                if size > MAX_SAMPLES_FILE_BYTES:
+                    raise SamplesFileError(f"{path.name} is larger than {MAX_SAMPLES_FILE_BYTES >> 20} MiB.")
+                digest.update(line)
+                if not line.strip():
+                    continue
+                tasks_entry = _parse_line(line, number, path.name)
+                tasks.setdefault(tasks_entry[0], []).append(tasks_entry[1:])
+    except (OSError, EOFError, zlib.error) as exc:  # a truncated or corrupt .gz fails while it is being read
+        raise SamplesFileError(f"{path.name} line {number + 1}: cannot be read ({exc}).") from exc
     if not tasks:
         raise SamplesFileError(f"{path.name} holds no samples.")
     return SamplesFile(

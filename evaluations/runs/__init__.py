@@ -1,0 +1,1 @@
+"""Evaluation runs: configuration, generation, execution, orchestration and results."""

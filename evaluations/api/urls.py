@@ -5,5 +5,6 @@ from . import views
 router = OptionalSlashRouter()
 router.register("suites", views.BenchmarkSuiteViewSet, basename="suite")
 router.register("problems", views.ProblemViewSet, basename="problem")
+router.register("evaluations", views.EvaluationViewSet, basename="evaluation")
 
 urlpatterns = router.urls

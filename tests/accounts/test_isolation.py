@@ -12,10 +12,10 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts import services
 from accounts.models import ApiToken, AuditLog, Membership, Organization, OrganizationMembership, Project
-from evaluations.models import BenchmarkSuite, Problem
+from evaluations.models import BenchmarkSuite, Evaluation, Problem
 from models_registry.models import ModelEndpoint
 from models_registry.services import model_endpoint_create
-from tests.evaluations.suite_helpers import custom_suite_in
+from tests.evaluations.suite_helpers import custom_suite_in, evaluation_in
 
 # How to get (or make) an object that belongs to tenant A, per model served by a viewset.
 OBJECT_IN_TENANT_A = {
@@ -33,6 +33,7 @@ OBJECT_IN_TENANT_A = {
     # A custom suite of tenant A (built-in suites are visible to every tenant, by design) and one of its problems.
     BenchmarkSuite: lambda w: custom_suite_in(w.a.project, w.a.user("curator"), name="a-suite"),
     Problem: lambda w: custom_suite_in(w.a.project, w.a.user("curator"), name="a-problems").problems.first(),
+    Evaluation: lambda w: evaluation_in(w.a),
 }
 
 # Routes that are not viewsets must be listed here with the reason they cannot leak tenant data.

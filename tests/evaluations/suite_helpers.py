@@ -62,3 +62,17 @@ def serve_local():
     yield server
     server.shutdown()
     server.server_close()
+
+
+def evaluation_in(tenant):
+    """An evaluation of ``tenant`` (created, never run): for the cross-tenant isolation sweep."""
+    from evaluations.runs.services import evaluation_create
+    from models_registry.services import model_endpoint_create
+
+    evaluator = tenant.user("evaluator")
+    suite = custom_suite_in(tenant.project, tenant.user("curator"), name="isolation-run")
+    endpoint = model_endpoint_create(
+        actor=evaluator, project=tenant.project, name="isolation-model", backend="ollama", api_key="sk-a-secret"
+    )
+    config = {"models": [endpoint.name], "problems": {"suite": suite.name}}
+    return evaluation_create(actor=evaluator, project=tenant.project, config=config, name="isolation")

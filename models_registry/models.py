@@ -25,6 +25,11 @@ class ModelEndpoint(models.Model):
     context_window = models.PositiveIntegerField(null=True, blank=True)
     capabilities = models.JSONField(default=list, blank=True, help_text="e.g. ['code', 'completion'].")
     max_concurrency = models.PositiveSmallIntegerField(default=4, help_text="Requests in flight per worker process.")
+    rate_limit_per_minute = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Requests a minute to this endpoint, retries included, across all workers (empty: unlimited).",
+    )
     input_cost_per_mtok = models.DecimalField(
         max_digits=12, decimal_places=6, null=True, blank=True, help_text="USD per million prompt tokens."
     )

@@ -58,6 +58,8 @@ def endpoint_config(endpoint: ModelEndpoint, *, interactive: bool = False) -> En
         default_options=GenerationOptions.from_mapping(endpoint.generation_options),
         max_concurrency=endpoint.max_concurrency,
         limiter_key=f"endpoint:{endpoint.pk}",
+        rate_limit_per_minute=endpoint.rate_limit_per_minute,
+        rate_limit_redis_url=settings.REDIS_URL,
         timeouts=Timeouts(
             connect=settings.MODEL_CONNECT_TIMEOUT, read=settings.MODEL_READ_TIMEOUT, total=settings.MODEL_TOTAL_TIMEOUT
         ),

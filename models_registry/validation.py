@@ -16,6 +16,7 @@ from .urlguard import UrlPolicy
 
 _CAPABILITY_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,39}$")
 _ENV_NAME_RE = re.compile(r"^[A-Z_][A-Z0-9_]{0,99}$")
+MAX_RATE_LIMIT = 100_000
 UNSET = object()
 # Fields a caller may set; the secrets are handled apart (write-only).
 EDITABLE = (
@@ -30,6 +31,7 @@ EDITABLE = (
     "context_window",
     "capabilities",
     "max_concurrency",
+    "rate_limit_per_minute",
     "input_cost_per_mtok",
     "output_cost_per_mtok",
 )
@@ -158,6 +160,9 @@ def validate_fields(values: dict, errors: FieldErrors) -> dict:
         clean["capabilities"] = _capabilities(values["capabilities"], errors)
     if "max_concurrency" in values:
         clean["max_concurrency"] = _int(values["max_concurrency"], "max_concurrency", errors, low=1, high=256) or 4
+    if "rate_limit_per_minute" in values:
+        value = None if values["rate_limit_per_minute"] == "" else values["rate_limit_per_minute"]
+        clean["rate_limit_per_minute"] = _int(value, "rate_limit_per_minute", errors, low=1, high=MAX_RATE_LIMIT)
     for field in ("input_cost_per_mtok", "output_cost_per_mtok"):
         if field in values:
             clean[field] = _cost(values[field], field, errors)

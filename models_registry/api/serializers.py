@@ -6,7 +6,7 @@ from codequal.api.viewsets import ScopedPrimaryKeyRelatedField
 from .. import services
 from ..choices import ApiKeySource, HealthStatus
 from ..models import ModelEndpoint
-from ..validation import EDITABLE
+from ..validation import EDITABLE, MAX_RATE_LIMIT
 
 
 class ModelEndpointSerializer(serializers.ModelSerializer):
@@ -21,6 +21,13 @@ class ModelEndpointSerializer(serializers.ModelSerializer):
     )
     capabilities = serializers.ListField(child=serializers.CharField(max_length=40), required=False, max_length=32)
     generation_options = serializers.DictField(required=False, help_text="temperature, top_p, max_tokens, stop, seed.")
+    rate_limit_per_minute = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=MAX_RATE_LIMIT,
+        help_text="Requests a minute to this endpoint, retries included, shared by all workers; null: unlimited.",
+    )
     api_key = serializers.CharField(
         write_only=True,
         required=False,

@@ -4,14 +4,18 @@ The client's own retries are off: retries, timeouts and the URL policy are the s
 version 2026-10-21 (what client 2.x sends) rejects ``temperature``/``top_p`` with a 400, so a request that sets them
 is sent under version 2023-06-01, the version that still accepts them: a benchmark's sampling temperature changes
 pass@k, so it is sent or the call fails with the server's reason, never dropped silently.
+
+With the endpoint's ``stream`` flag the answer comes as server-sent events (message_start, content_block_delta,
+message_delta, message_stop): the read timeout then applies between events and the total timeout to the attempt.
 """
 
 import time
+from dataclasses import dataclass
 
 import httpx2
 
 from .base import BackendFailure, GenerationBackend
-from .http import failure_for_exception, failure_for_status, malformed
+from .http import ERROR_TEXT_LIMIT, failure_for_exception, failure_for_status, malformed
 from .registry import register_backend
 from .types import Capabilities, ErrorKind, FinishReason, GenerationOptions, GenerationRequest, Sample
 
@@ -30,6 +34,29 @@ _FINISH = {
     "model_context_window_exceeded": FinishReason.LENGTH,
     "refusal": FinishReason.CONTENT_FILTER,
 }
+# The error types of an ``error`` event sent mid-stream (the HTTP status was 200 by then).
+_STREAM_ERRORS = {
+    "overloaded_error": ErrorKind.SERVER_ERROR,
+    "api_error": ErrorKind.SERVER_ERROR,
+    "timeout_error": ErrorKind.TIMEOUT,
+    "rate_limit_error": ErrorKind.RATE_LIMITED,
+    "authentication_error": ErrorKind.AUTHENTICATION,
+    "permission_error": ErrorKind.AUTHENTICATION,
+    "not_found_error": ErrorKind.NOT_FOUND,
+    "invalid_request_error": ErrorKind.CLIENT_ERROR,
+    "request_too_large": ErrorKind.CLIENT_ERROR,
+    "billing_error": ErrorKind.CLIENT_ERROR,
+}
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """What one messages request gave, whether read whole or from the stream."""
+
+    text: str
+    stop_reason: str | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
 
 
 def _anthropic():
@@ -44,11 +71,24 @@ def _finish(value) -> FinishReason:
     return FinishReason.UNKNOWN if value is None else _FINISH.get(value, FinishReason.OTHER)
 
 
+def _count(value) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _stream_error(exc) -> BackendFailure:
+    """An ``error`` event in the stream: retried like the status it stands for (overloaded_error like a 529)."""
+    kind = getattr(exc, "type", None) or "unknown_error"
+    said = str(getattr(exc, "api_message", None) or kind)[:ERROR_TEXT_LIMIT]
+    return BackendFailure(
+        _STREAM_ERRORS.get(kind, ErrorKind.SERVER_ERROR), f"The stream broke off with an error event ({kind}): {said}"
+    )
+
+
 @register_backend("anthropic")
 class AnthropicBackend(GenerationBackend):
     @classmethod
     def capabilities(cls) -> Capabilities:
-        return Capabilities(styles=frozenset({"chat"}), logprobs=False, native_n=False, streaming=False, seed=False)
+        return Capabilities(styles=frozenset({"chat"}), logprobs=False, native_n=False, streaming=True, seed=False)
 
     def _client(self):
         return self.shared_sdk_client(_anthropic().Anthropic, no_key=NO_KEY)
@@ -69,6 +109,8 @@ class AnthropicBackend(GenerationBackend):
         if sampling:
             args["extra_body"] = sampling
             args["extra_headers"] = {"anthropic-version": SAMPLING_API_VERSION}
+        if self.config.stream:
+            args["stream"] = True
         return args
 
     def _generate(self, request: GenerationRequest, options: GenerationOptions):
@@ -76,41 +118,75 @@ class AnthropicBackend(GenerationBackend):
         args = self._arguments(request, options)
         for index in range(request.n):
             started = time.monotonic()
-            message = self.attempt(lambda: self._call(client, args), what="messages")
-            yield self._sample(index, message, started)
+            answer = self.attempt(lambda: self._call(client, args), what="messages")
+            yield self._sample(index, answer, started)
 
-    def _call(self, client, args: dict):
+    def _call(self, client, args: dict) -> _Answer:
         anthropic = _anthropic()
         try:
-            return client.messages.create(**args)
+            if args.get("stream"):
+                return self._read_stream(client.messages.create(**args))
+            return self._read_message(client.messages.create(**args))
         except anthropic.APIStatusError as exc:
+            if exc.status_code < 400:  # an ``error`` event after the 200 that started the stream
+                raise _stream_error(exc) from exc
             raise failure_for_status(exc.status_code, exc.response.headers, exc.response.content) from exc
         except anthropic.APIConnectionError as exc:  # APITimeoutError included; the cause says which timeout
             raise failure_for_exception(exc.__cause__ or httpx2.ReadTimeout("timeout"), self.config) from exc
-        except (anthropic.APIResponseValidationError, ValueError, TypeError) as exc:
-            raise malformed("Anthropic message") from exc
+        except httpx2.HTTPError as exc:  # raised while a stream is read: a stall, a dropped connection
+            raise failure_for_exception(exc, self.config) from exc
+        except (anthropic.APIResponseValidationError, ValueError, TypeError, AttributeError) as exc:
+            raise malformed("Anthropic message" + (" stream" if args.get("stream") else "")) from exc
 
-    def _sample(self, index: int, message, started: float) -> Sample:
-        try:
-            if getattr(message, "type", None) != "message" or not isinstance(message.content, list):
-                raise TypeError("not a message")
-            text = "".join(block.text for block in message.content if getattr(block, "type", None) == "text")
-            usage = message.usage
-            prompt_tokens, completion_tokens = usage.input_tokens, usage.output_tokens
-        except (AttributeError, TypeError) as exc:
-            raise malformed("Anthropic message") from exc
+    @staticmethod
+    def _read_message(message) -> _Answer:
+        if getattr(message, "type", None) != "message" or not isinstance(message.content, list):
+            raise TypeError("not a message")
+        text = "".join(block.text for block in message.content if getattr(block, "type", None) == "text")
         if not isinstance(text, str):
-            raise malformed("Anthropic message (a text block has no text)")
-        prompt_tokens = prompt_tokens if isinstance(prompt_tokens, int) else None
-        completion_tokens = completion_tokens if isinstance(completion_tokens, int) else None
+            raise TypeError("a text block has no text")
+        usage = message.usage
+        return _Answer(text, message.stop_reason, _count(usage.input_tokens), _count(usage.output_tokens))
+
+    def _read_stream(self, stream) -> _Answer:
+        deadline = self.deadline()
+        text: list[str] = []
+        stop_reason = prompt_tokens = completion_tokens = None
+        seen: set[str] = set()
+        try:
+            for event in stream:
+                self.check_deadline(deadline)
+                seen.add(event.type)
+                if event.type == "message_start":
+                    usage = event.message.usage
+                    prompt_tokens, completion_tokens = _count(usage.input_tokens), _count(usage.output_tokens)
+                elif event.type == "content_block_delta" and event.delta.type == "text_delta":
+                    if not isinstance(event.delta.text, str):
+                        raise TypeError("a text delta has no text")
+                    text.append(event.delta.text)
+                elif event.type == "message_delta":
+                    stop_reason = event.delta.stop_reason
+                    # output_tokens is the running total; input_tokens, when sent here, is the final count too.
+                    completion_tokens = _count(event.usage.output_tokens)
+                    if _count(getattr(event.usage, "input_tokens", None)) is not None:
+                        prompt_tokens = event.usage.input_tokens
+                elif event.type == "message_stop":
+                    break
+        finally:
+            stream.close()
+        if not {"message_start", "message_stop"} <= seen:
+            raise malformed("Anthropic message stream (it ended before message_stop)")
+        return _Answer("".join(text), stop_reason, prompt_tokens, completion_tokens)
+
+    def _sample(self, index: int, answer: _Answer, started: float) -> Sample:
         return Sample(
             index=index,
-            text=text,
-            finish_reason=_finish(message.stop_reason),
+            text=answer.text,
+            finish_reason=_finish(answer.stop_reason),
             latency_ms=round((time.monotonic() - started) * 1000, 1),
-            prompt_tokens=prompt_tokens,
-            completion_tokens=completion_tokens,
-            cost_usd=self.config.cost(prompt_tokens, completion_tokens),
+            prompt_tokens=answer.prompt_tokens,
+            completion_tokens=answer.completion_tokens,
+            cost_usd=self.config.cost(answer.prompt_tokens, answer.completion_tokens),
         )
 
     def _health(self) -> tuple[str, tuple[str, ...]]:

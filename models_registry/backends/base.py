@@ -1,4 +1,4 @@
-"""The adapter interface: retries, concurrency limit, URL policy and secret redaction live here, once."""
+"""The adapter interface: retries, concurrency and rate limits, URL policy and secret redaction live here, once."""
 
 import logging
 import random
@@ -26,6 +26,22 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 RETRYABLE = {ErrorKind.TIMEOUT, ErrorKind.CONNECTION, ErrorKind.RATE_LIMITED, ErrorKind.SERVER_ERROR}
 MAX_SAMPLES = 100
+RATE_LIMIT_PREFIX = "cqb:ratelimit:"
+# GCRA (a leaky bucket that remembers one timestamp): the next free turn of a key. A turn is reserved at once, so
+# waiters are served in order; one that would wait longer than ARGV[3] seconds reserves nothing. Redis's own clock
+# keeps workers on machines whose clocks differ in step.
+RATE_LIMIT_SCRIPT = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+local interval, burst, max_wait = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local tat = math.max(tonumber(redis.call('GET', KEYS[1]) or '0'), now)
+local wait = math.max(0, tat - (burst - 1) * interval - now)
+if wait > max_wait then
+    return {0, tostring(wait)}
+end
+redis.call('SET', KEYS[1], tostring(tat + interval), 'PX', math.ceil((tat + interval - now) * 1000) + 1000)
+return {1, tostring(wait)}
+"""
 
 
 class BackendFailure(Exception):
@@ -58,6 +74,42 @@ class _Limiter:
     def get(cls, key: str, limit: int) -> threading.BoundedSemaphore:
         with cls._lock:
             return cls._slots.setdefault((key, limit), threading.BoundedSemaphore(max(1, limit)))
+
+
+class _RateLimits:
+    """The same GCRA as ``RATE_LIMIT_SCRIPT`` for one process (no REDIS_URL): next free turn per limiter key."""
+
+    _lock = threading.Lock()
+    _next: ClassVar[dict[str, float]] = {}
+    _scripts: ClassVar[dict[str, object]] = {}
+
+    @classmethod
+    def reserve(cls, key: str, interval: float, burst: int, max_wait: float) -> tuple[bool, float]:
+        with cls._lock:
+            now = time.monotonic()
+            tat = max(cls._next.get(key, now), now)
+            wait = max(0.0, tat - (burst - 1) * interval - now)
+            if wait > max_wait:
+                return False, wait
+            cls._next[key] = tat + interval
+            return True, wait
+
+    @classmethod
+    def reserve_shared(cls, url: str, key: str, interval: float, burst: int, max_wait: float) -> tuple[bool, float]:
+        import redis
+
+        with cls._lock:
+            if url not in cls._scripts:
+                client = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=5)
+                cls._scripts[url] = client.register_script(RATE_LIMIT_SCRIPT)
+            script = cls._scripts[url]
+        try:
+            granted, wait = script(keys=[RATE_LIMIT_PREFIX + key], args=[repr(interval), burst, repr(max_wait)])
+        except redis.RedisError as exc:
+            raise BackendFailure(
+                ErrorKind.CONNECTION, f"The rate limiter's Redis (REDIS_URL) failed: {type(exc).__name__}."
+            ) from exc
+        return bool(int(granted)), float(wait)
 
 
 def redact(text: str, secret: str) -> str:
@@ -187,6 +239,7 @@ class GenerationBackend:
         for number in range(1, policy.max_retries + 2):
             self._state.attempts += 1
             try:
+                self._wait_for_turn()
                 return call()
             except BackendFailure as failure:
                 if not failure.retryable or number > policy.max_retries:
@@ -237,12 +290,40 @@ class GenerationBackend:
         except ValueError as exc:
             raise BackendFailure(ErrorKind.URL_REFUSED, str(exc)) from exc
 
+    def _limiter_key(self) -> str:
+        return self.config.limiter_key or f"{self.key}|{self.config.base_url}|{self.config.model}"
+
     @contextmanager
     def _slot(self):
-        key = self.config.limiter_key or f"{self.key}|{self.config.base_url}|{self.config.model}"
-        semaphore = _Limiter.get(key, self.config.max_concurrency)
+        semaphore = _Limiter.get(self._limiter_key(), self.config.max_concurrency)
         with semaphore:
             yield
+
+    def _wait_for_turn(self) -> None:
+        """Sleep until the endpoint's own rate limit gives this request a turn, at most one attempt's total time.
+
+        The limit is spread evenly over the minute (turns 60/limit seconds apart, bursts of at most a second's
+        share), as hosted APIs enforce theirs over short intervals too.
+        """
+        limit = self.config.rate_limit_per_minute
+        if not limit:
+            return
+        interval, burst, max_wait = 60.0 / limit, max(1, limit // 60), self.config.timeouts.total
+        if self.config.rate_limit_redis_url:
+            args = (self.config.rate_limit_redis_url, self._limiter_key(), interval, burst, max_wait)
+            granted, wait = _RateLimits.reserve_shared(*args)
+        else:
+            granted, wait = _RateLimits.reserve(self._limiter_key(), interval, burst, max_wait)
+        if not granted:
+            raise BackendFailure(
+                ErrorKind.RATE_LIMITED,
+                f"The endpoint's own rate limit ({limit} requests a minute, rate_limit_per_minute) gives this "
+                f"request no turn within {max_wait:g}s, an attempt's total time (the next turn is in {wait:.0f}s). "
+                "Raise the limit or run fewer evaluations on this endpoint at once.",
+                retryable=False,
+            )
+        if wait > 0:
+            time.sleep(wait)
 
     def _error(self, failure: BackendFailure) -> BackendError:
         return BackendError(

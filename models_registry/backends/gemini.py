@@ -3,6 +3,10 @@
 n samples go out as ``candidateCount`` (at most 8 a request); a model that refuses several candidates gets one
 request per sample from then on. The client's own retries are off and its HTTP client is ours (timeouts, no
 redirects): retries, timeouts and the URL policy are the same as for every backend.
+
+With the endpoint's ``stream`` flag the answer comes from ``:streamGenerateContent?alt=sse``, chunk by chunk, and is
+put together into the response a whole answer would have been: the read timeout then applies between chunks, the
+total timeout to the attempt.
 """
 
 import json
@@ -73,10 +77,22 @@ def _key_refused(body) -> bool:
         return False
 
 
+def _error_body(exc) -> bytes:
+    try:
+        return exc.response.content
+    except (AttributeError, httpx2.ResponseNotRead):  # an error chunk mid-stream: the SDK kept only its JSON
+        return json.dumps(exc.details if isinstance(exc.details, dict) else {}).encode()
+
+
 def _status_failure(exc) -> BackendFailure:
     response = getattr(exc, "response", None)
-    headers = response.headers if response is not None else {}
-    body = response.content if response is not None else b""
+    headers = getattr(response, "headers", None) or {}
+    body = _error_body(exc)
+    if not isinstance(response, httpx2.Response):  # the stream had started with 200; the error object has a code
+        failure = failure_for_status(exc.code or 500, {}, body)
+        failure.message = f"The stream broke off with an error: {failure.message}"
+        failure.retry_after = _retry_delay(body) if failure.retryable else None
+        return failure
     if _key_refused(body):
         said = f"The server answered HTTP {exc.code}: {error_text(body)}"
         return BackendFailure(ErrorKind.AUTHENTICATION, f"{said} Check the endpoint's API key.", status_code=exc.code)
@@ -94,7 +110,7 @@ def _refuses_candidates(failure: BackendFailure) -> bool:
 class GeminiBackend(GenerationBackend):
     @classmethod
     def capabilities(cls) -> Capabilities:
-        return Capabilities(styles=frozenset({"chat"}), logprobs=True, native_n=True, streaming=False, seed=True)
+        return Capabilities(styles=frozenset({"chat"}), logprobs=True, native_n=True, streaming=True, seed=True)
 
     def __init__(self, config):
         super().__init__(config)
@@ -167,6 +183,8 @@ class GeminiBackend(GenerationBackend):
     def _call(self, client, args: dict):
         _, errors, _ = _genai()
         try:
+            if self.config.stream:
+                return self._read_stream(client.models.generate_content_stream(**args))
             return client.models.generate_content(**args)
         except errors.APIError as exc:
             raise _status_failure(exc) from exc
@@ -174,6 +192,43 @@ class GeminiBackend(GenerationBackend):
             raise failure_for_exception(exc, self.config) from exc
         except (ValueError, TypeError, AttributeError, KeyError) as exc:  # pydantic's ValidationError included
             raise malformed("Gemini generateContent response") from exc
+
+    def _read_stream(self, chunks):
+        """The chunks put together: each candidate's text and logprobs joined, the last usage and finish reasons."""
+        _, _, types = _genai()
+        deadline = self.deadline()
+        texts: dict[int, list[str]] = {}
+        finish: dict[int, object] = {}
+        logprobs: dict[int, list] = {}
+        usage = feedback = None
+        try:
+            for chunk in chunks:
+                self.check_deadline(deadline)
+                usage = chunk.usage_metadata or usage
+                feedback = chunk.prompt_feedback or feedback
+                for candidate in chunk.candidates or ():
+                    index = candidate.index or 0
+                    parts = (candidate.content.parts or []) if candidate.content is not None else []
+                    texts.setdefault(index, []).extend(p.text for p in parts if p.text and not p.thought)
+                    if candidate.finish_reason is not None:
+                        finish[index] = candidate.finish_reason
+                    if candidate.logprobs_result is not None:
+                        logprobs.setdefault(index, []).extend(candidate.logprobs_result.chosen_candidates or [])
+        finally:
+            chunks.close()
+        blocked = not texts and feedback is not None and feedback.block_reason
+        if not blocked and (not texts or texts.keys() - finish.keys()):
+            raise malformed("Gemini stream (it ended before a finishReason for every candidate)")
+        candidates = [
+            types.Candidate(
+                index=index,
+                content=types.Content(role="model", parts=[types.Part(text="".join(pieces))]),
+                finish_reason=finish[index],
+                logprobs_result=types.LogprobsResult(chosen_candidates=logprobs[index]) if index in logprobs else None,
+            )
+            for index, pieces in sorted(texts.items())
+        ]
+        return types.GenerateContentResponse(candidates=candidates, usage_metadata=usage, prompt_feedback=feedback)
 
     def _samples(self, first: int, count: int, response, started: float, want_logprobs: bool, usage) -> list[Sample]:
         latency = round((time.monotonic() - started) * 1000, 1)

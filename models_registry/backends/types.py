@@ -237,7 +237,9 @@ class EndpointConfig:
     api_key: str = field(default="", repr=False)
     default_options: GenerationOptions = field(default_factory=GenerationOptions)
     max_concurrency: int = 4
-    limiter_key: str = ""  # endpoints sharing a key share the concurrency limit (default: backend + URL + model)
+    limiter_key: str = ""  # endpoints sharing it share concurrency and rate limits (default: backend + URL + model)
+    rate_limit_per_minute: int | None = None  # requests (attempts, retries included) a minute; None: unlimited
+    rate_limit_redis_url: str = field(default="", repr=False)  # shares the rate limit across processes; "": per process
     timeouts: Timeouts = field(default_factory=Timeouts)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     url_policy: UrlPolicy = field(default_factory=lambda: UrlPolicy(allow_loopback=False, allow_private=False))

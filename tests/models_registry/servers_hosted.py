@@ -3,10 +3,18 @@
 Same scripting as ``servers.FakeServer``; error bodies are each API's own (``{"type": "error", "error": {...}}`` for
 Anthropic, ``{"error": {"code", "message", "status", "details"}}`` for Gemini), and each checks what its real
 counterpart checks: the key header, the API version, required fields, known models.
+
+Both stream as their APIs do (server-sent events: Anthropic's named events, Gemini's ``data:`` frames of partial
+responses under ``alt=sse``). Scripted behaviours for streams: ("stall", s) sends the first text then nothing for s
+seconds; ("trickle", s) waits s seconds before each event; ("cut",) ends the body cleanly before the final event;
+("drop",) closes the connection mid-body; ("error_event", payload) sends the API's in-stream error after the first
+text and ends the stream; ("frames", [payload, ...]) (Gemini) sends just those frames.
 """
 
 import itertools
+import json
 import re
+import time
 
 from .servers import FakeServer, pieces_for
 
@@ -20,6 +28,61 @@ def anthropic_error(kind: str, message: str) -> dict:
 
 def gemini_error(code: int, status: str, message: str, details: list | None = None) -> dict:
     return {"error": {"code": code, "message": message, "status": status, "details": details or []}}
+
+
+def split_like(text: str, pieces: list[str]) -> list[str]:
+    """``text`` (a prefix of the pieces joined) cut where the pieces are: the deltas a stream sends."""
+    deltas = []
+    for piece in pieces:
+        if not text:
+            break
+        deltas.append(text[: len(piece)])
+        text = text[len(piece) :]
+    return deltas
+
+
+class SseWriter:
+    """Writes one streamed answer, acting out the scripted behaviour; ``send`` returns False once it has ended it."""
+
+    def __init__(self, handler, behaviour, *, crlf: bool = False):
+        self.handler, self.kind, self.arg = handler, behaviour[0], (*behaviour, None)[1]
+        self.end = b"\r\n\r\n" if crlf else b"\n\n"
+        self.texts = 0
+        handler.start_chunked("text/event-stream")
+
+    def send(self, data: dict, event: str | None = None, *, text: bool = False) -> bool:
+        if self.kind == "trickle":
+            time.sleep(self.arg)
+        head = f"event: {event}\n".encode() if event else b""
+        self.handler.chunk(head + b"data: " + json.dumps(data).encode() + self.end)
+        self.texts += text
+        if not (text and self.texts == 1):
+            return True
+        if self.kind == "stall":
+            time.sleep(self.arg)
+            self.handler.close_connection = True
+            return False
+        if self.kind == "drop":
+            self.handler.close_connection = True  # no last chunk: the body ends mid-way
+            return False
+        if self.kind == "error_event":
+            self.handler.chunk(
+                (b"event: error\n" if event else b"") + b"data: " + json.dumps(self.arg).encode() + self.end
+            )
+            self.close()
+            return False
+        return True
+
+    def close(self) -> None:
+        self.handler.end_chunked()
+
+    @property
+    def cut(self) -> bool:
+        """Leave out the final event(s)."""
+        if self.kind == "cut":
+            self.close()
+            return True
+        return False
 
 
 class FakeAnthropic(FakeServer):
@@ -70,6 +133,8 @@ class FakeAnthropic(FakeServer):
             if hit:
                 text, reason, stop_sequence = text[: text.index(hit)], "stop_sequence", hit
                 break
+        if body.get("stream"):
+            return self._stream(handler, body, split_like(text, pieces), (reason, stop_sequence, used), behaviour)
         return handler.send_json(
             200,
             {
@@ -83,6 +148,38 @@ class FakeAnthropic(FakeServer):
                 "usage": {"input_tokens": 11, "output_tokens": used},
             },
         )
+
+    def _stream(self, handler, body, deltas, end, behaviour):
+        reason, stop_sequence, used = end
+        out = SseWriter(handler, behaviour)
+        message = {
+            "id": "msg_01Test",
+            "type": "message",
+            "role": "assistant",
+            "model": body["model"],
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": {"input_tokens": 11, "output_tokens": 1},
+        }
+        out.send({"type": "message_start", "message": message}, "message_start")
+        out.send(
+            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+            "content_block_start",
+        )
+        out.send({"type": "ping"}, "ping")
+        for delta in deltas:
+            data = {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": delta}}
+            if not out.send(data, "content_block_delta", text=True):
+                return None
+        if out.cut:
+            return None
+        out.send({"type": "content_block_stop", "index": 0}, "content_block_stop")
+        delta = {"stop_reason": reason, "stop_sequence": stop_sequence}
+        out.send({"type": "message_delta", "delta": delta, "usage": {"output_tokens": used}}, "message_delta")
+        out.send({"type": "message_stop"}, "message_stop")
+        out.close()
+        return None
 
     def _invalid(self, body, version):
         if "max_tokens" not in body:
@@ -117,10 +214,13 @@ class FakeGemini(FakeServer):
         )
 
     def answer(self, handler, path, body, behaviour):
-        match = re.fullmatch(r"/v1beta/models/([^/:?]+)(:generateContent)?(\?.*)?", path)
+        match = re.fullmatch(r"/v1beta/models/([^/:?]+)(:generateContent|:streamGenerateContent)?(\?.*)?", path)
         if match is None:
             return handler.send_json(404, gemini_error(404, "NOT_FOUND", "Method not found."))
         model, generate = match.group(1), match.group(2)
+        stream = generate == ":streamGenerateContent"
+        if stream and "alt=sse" not in (match.group(3) or ""):  # without it the API streams one JSON array instead
+            return handler.send_json(400, gemini_error(400, "INVALID_ARGUMENT", "This fake speaks alt=sse only."))
         if model not in self.models:
             message = f"models/{model} is not found for API version v1beta, or is not supported for generateContent."
             return handler.send_json(404, gemini_error(404, "NOT_FOUND", message))
@@ -146,7 +246,7 @@ class FakeGemini(FakeServer):
         if not body.get("contents"):
             return handler.send_json(400, gemini_error(400, "INVALID_ARGUMENT", "* contents: required"))
         seed = config.get("seed")
-        candidates, used = [], 0
+        candidates, used, streamed = [], 0, []
         for index in range(count):
             pieces = pieces_for(index if seed is None else seed + index)
             limit = config.get("maxOutputTokens")
@@ -157,6 +257,7 @@ class FakeGemini(FakeServer):
                 if stop in text:
                     text, reason = text[: text.index(stop)], "STOP"
             used += len(kept)
+            streamed.append((index, split_like(text, kept), reason))
             candidate = {
                 "content": {"parts": [{"text": text}], "role": "model"},
                 "finishReason": reason,
@@ -170,7 +271,36 @@ class FakeGemini(FakeServer):
                 }
             candidates.append(candidate)
         usage = {"promptTokenCount": 9, "candidatesTokenCount": used, "totalTokenCount": 9 + used}
+        if stream and behaviour[0] == "frames":
+            out = SseWriter(handler, behaviour, crlf=True)
+            for frame in behaviour[1]:
+                out.send(frame)
+            return out.close()
+        if stream:
+            return self._stream(handler, model, streamed, usage, bool(config.get("responseLogprobs")), behaviour)
         return handler.send_json(
             200,
             {"candidates": candidates, "usageMetadata": usage, "modelVersion": model, "responseId": "resp-test"},
         )
+
+    def _stream(self, handler, model, streamed, usage, logprobs, behaviour):
+        """One ``data:`` frame per piece of each candidate; finishReason and the full usage come with the last."""
+        out = SseWriter(handler, behaviour, crlf=True)
+        frames = [(index, delta, None) for index, deltas, _ in streamed for delta in deltas[:-1]]
+        last = [(index, deltas[-1] if deltas else "", reason) for index, deltas, reason in streamed]
+        for number, (index, delta, reason) in enumerate([*frames, *last]):
+            final = number == len(frames) + len(last) - 1
+            if reason is not None and out.cut:
+                return None
+            candidate = {"content": {"parts": [{"text": delta}], "role": "model"}, "index": index}
+            if reason is not None:
+                candidate["finishReason"] = reason
+            if logprobs and delta:
+                chosen = [{"token": delta, "logProbability": -0.5}]
+                candidate["logprobsResult"] = {"topCandidates": [{"candidates": chosen}], "chosenCandidates": chosen}
+            frame_usage = usage if final else {"promptTokenCount": 9, "totalTokenCount": 9}
+            frame = {"candidates": [candidate], "usageMetadata": frame_usage, "modelVersion": model}
+            if not out.send({**frame, "responseId": "resp-test"}, text=bool(delta)):
+                return None
+        out.close()
+        return None

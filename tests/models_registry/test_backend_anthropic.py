@@ -3,12 +3,15 @@
 import sys
 import time
 
+import pytest
+
 from models_registry.backends import (
     ErrorKind,
     FinishReason,
     GenerationOptions,
     GenerationRequest,
     RetryPolicy,
+    Timeouts,
     backend_class,
 )
 
@@ -176,3 +179,91 @@ def test_missing_client_library_gives_an_install_hint(anthropic_server, monkeypa
     assert result.error.kind == ErrorKind.MISSING_DEPENDENCY
     assert 'pip install "codequalbench[backends]"' in result.error.message and "anthropic" in result.error.message
     assert anthropic_server.requests == []
+
+
+# --- streaming (server-sent events) ---------------------------------------------------------------------------------
+def totals(result):
+    return result.prompt_tokens, result.completion_tokens, result.cost_usd
+
+
+def test_streaming_is_a_capability():
+    assert backend_class("anthropic").capabilities().streaming is True
+
+
+@pytest.mark.parametrize(
+    "options",
+    [GenerationOptions(), GenerationOptions(max_tokens=2), GenerationOptions(stop=(" +",), temperature=0.5)],
+    ids=["end_turn", "max_tokens", "stop_sequence"],
+)
+def test_a_streamed_answer_equals_the_whole_answer(anthropic_server, options):
+    costs = {"input_cost_per_mtok": 3.0, "output_cost_per_mtok": 15.0}
+    request = GenerationRequest(prompt="Write add()", system="You write Python.", n=2, options=options)
+    whole = anthropic(anthropic_server, **costs).generate(request)
+    streamed = anthropic(anthropic_server, stream=True, **costs).generate(request)
+    assert whole.ok and streamed.ok, streamed.error
+    # The fake's marker counts requests: the whole answers were s0, s1, the streamed ones s2, s3.
+    texts = [s.text.replace("# s2", "# s0").replace("# s3", "# s1") for s in streamed.samples]
+    assert texts == [s.text for s in whole.samples]
+    assert totals(streamed) == totals(whole)
+    assert [(s.finish_reason, s.prompt_tokens, s.completion_tokens) for s in streamed.samples] == [
+        (s.finish_reason, s.prompt_tokens, s.completion_tokens) for s in whole.samples
+    ]
+    sent = messages_requests(anthropic_server)
+    assert [r["body"].get("stream") for r in sent] == [None, None, True, True]
+
+
+def test_a_stalled_stream_is_a_read_timeout(anthropic_server):
+    anthropic_server.script(("stall", 1.0))
+    backend = anthropic(anthropic_server, stream=True, retry=RetryPolicy(max_retries=0))
+    result = backend.generate(GenerationRequest(prompt="x"))
+    assert result.error.kind == ErrorKind.TIMEOUT and "read timeout" in result.error.message
+
+
+def test_the_total_timeout_bounds_a_stream_that_trickles(anthropic_server):
+    anthropic_server.script(("trickle", 0.15))  # every event within the read timeout, the whole not within 0.5 s
+    timeouts = Timeouts(connect=2.0, read=0.5, total=0.5)
+    backend = anthropic(anthropic_server, stream=True, timeouts=timeouts, retry=RetryPolicy(max_retries=0))
+    result = backend.generate(GenerationRequest(prompt="x"))
+    assert result.error.kind == ErrorKind.TIMEOUT and "0.5s in total" in result.error.message
+
+
+def test_a_stream_ending_before_message_stop_is_malformed(anthropic_server):
+    anthropic_server.script(("cut",))
+    result = anthropic(anthropic_server, stream=True).generate(GenerationRequest(prompt="x"))
+    assert result.error.kind == ErrorKind.MALFORMED_RESPONSE and result.error.attempts == 1
+    assert "ended before message_stop" in result.error.message
+
+
+def test_a_dropped_connection_mid_stream_is_retried(anthropic_server):
+    anthropic_server.script(("drop",))
+    result = anthropic(anthropic_server, stream=True).generate(GenerationRequest(prompt="x"))
+    assert result.ok and result.attempts == 2, result.error
+    anthropic_server.script(*[("drop",)] * 3)
+    failed = anthropic(anthropic_server, stream=True).generate(GenerationRequest(prompt="x"))
+    assert failed.error.kind == ErrorKind.CONNECTION and failed.error.attempts == 3
+
+
+def test_an_overloaded_error_event_is_retried_like_a_529(anthropic_server):
+    anthropic_server.script(("error_event", OVERLOADED))
+    result = anthropic(anthropic_server, stream=True).generate(GenerationRequest(prompt="x"))
+    assert result.ok and result.attempts == 2 and result.samples[0].text.startswith("    return a + b")
+    anthropic_server.script(*[("error_event", OVERLOADED)] * 3)
+    failed = anthropic(anthropic_server, stream=True).generate(GenerationRequest(prompt="x"))
+    assert failed.error.kind == ErrorKind.SERVER_ERROR and failed.samples == ()
+    assert failed.error.message == (
+        "Gave up after 3 attempts: The stream broke off with an error event (overloaded_error): Overloaded"
+    )
+
+
+def test_an_error_event_that_retrying_cannot_fix_is_not_retried(anthropic_server):
+    invalid = {"type": "error", "error": {"type": "invalid_request_error", "message": "prompt is too long"}}
+    anthropic_server.script(("error_event", invalid))
+    result = anthropic(anthropic_server, stream=True).generate(GenerationRequest(prompt="x"))
+    assert result.error.kind == ErrorKind.CLIENT_ERROR and result.error.attempts == 1
+    assert "prompt is too long" in result.error.message
+
+
+def test_an_http_error_before_the_stream_starts_is_retried(anthropic_server):
+    anthropic_server.script(("status", 529, {}, OVERLOADED))
+    result = anthropic(anthropic_server, stream=True).generate(GenerationRequest(prompt="x"))
+    assert result.ok and result.attempts == 2

@@ -3,6 +3,8 @@
 import sys
 import time
 
+import pytest
+
 from models_registry.backends import (
     ErrorKind,
     FinishReason,
@@ -131,6 +133,7 @@ def test_timeout_is_an_error_value(gemini_server):
 def test_our_read_timeout_applies_although_the_client_asks_for_none(gemini_server):
     gemini_server.script(("sleep", 0.6))
     backend = gemini(gemini_server, timeouts=Timeouts(connect=2.0, read=0.3, total=10.0), retry=RetryPolicy(0))
+    backend._client()  # importing google-genai and building its client take a while of their own
     started = time.monotonic()
     result = backend.generate(GenerationRequest(prompt="x"))
     assert result.error.kind == ErrorKind.TIMEOUT and time.monotonic() - started < 0.55
@@ -189,3 +192,110 @@ def test_missing_client_library_gives_an_install_hint(gemini_server, monkeypatch
     result = gemini(gemini_server).generate(GenerationRequest(prompt="x"))
     assert result.error.kind == ErrorKind.MISSING_DEPENDENCY and "pip install google-genai" in result.error.message
     assert gemini_server.requests == []
+
+
+# --- streaming (:streamGenerateContent?alt=sse) ---------------------------------------------------------------------
+def stream_requests(server):
+    return [r for r in server.requests if ":streamGenerateContent" in r["path"]]
+
+
+def outcome(result):
+    samples = [
+        (s.index, s.text, s.finish_reason, s.prompt_tokens, s.completion_tokens, s.logprobs, s.cost_usd)
+        for s in result.samples
+    ]
+    return samples, (result.prompt_tokens, result.completion_tokens, result.cost_usd)
+
+
+def test_streaming_is_a_capability():
+    assert backend_class("gemini").capabilities().streaming is True
+
+
+@pytest.mark.parametrize(
+    ("n", "options"),
+    [
+        (1, GenerationOptions(seed=3)),
+        (1, GenerationOptions(max_tokens=2)),
+        (1, GenerationOptions(stop=(" b",), temperature=0.2)),
+        (3, GenerationOptions(seed=10, logprobs=True)),
+    ],
+    ids=["stop", "max_tokens", "stop_sequence", "candidates_and_logprobs"],
+)
+def test_a_streamed_answer_equals_the_whole_answer(gemini_server, n, options):
+    costs = {"input_cost_per_mtok": 0.5, "output_cost_per_mtok": 2.0}
+    request = GenerationRequest(prompt="Write add()", system="You write Python.", n=n, options=options)
+    whole = gemini(gemini_server, **costs).generate(request)
+    streamed = gemini(gemini_server, stream=True, **costs).generate(request)
+    assert whole.ok and streamed.ok, streamed.error
+    assert outcome(streamed) == outcome(whole)
+    [sent] = stream_requests(gemini_server)
+    assert sent["path"] == "/v1beta/models/gemini-test-flash:streamGenerateContent?alt=sse"
+    assert sent["body"] == generate_requests(gemini_server)[0]["body"]
+
+
+def test_a_stalled_stream_is_a_read_timeout(gemini_server):
+    gemini_server.script(("stall", 1.0))
+    backend = gemini(gemini_server, stream=True, retry=RetryPolicy(max_retries=0))
+    result = backend.generate(GenerationRequest(prompt="x"))
+    assert result.error.kind == ErrorKind.TIMEOUT and "read timeout" in result.error.message
+
+
+def test_the_total_timeout_bounds_a_stream_that_trickles(gemini_server):
+    gemini_server.script(("trickle", 0.15))  # every frame within the read timeout, the whole not within 0.5 s
+    timeouts = Timeouts(connect=2.0, read=0.5, total=0.5)
+    backend = gemini(gemini_server, stream=True, timeouts=timeouts, retry=RetryPolicy(max_retries=0))
+    result = backend.generate(GenerationRequest(prompt="x"))
+    assert result.error.kind == ErrorKind.TIMEOUT and "0.5s in total" in result.error.message
+
+
+def test_a_stream_ending_before_the_finish_reason_is_malformed(gemini_server):
+    gemini_server.script(("cut",))
+    result = gemini(gemini_server, stream=True).generate(GenerationRequest(prompt="x", n=2))
+    assert result.error.kind == ErrorKind.MALFORMED_RESPONSE and result.error.attempts == 1
+    assert "ended before a finishReason" in result.error.message and result.samples == ()
+
+
+def test_a_dropped_connection_mid_stream_is_retried(gemini_server):
+    gemini_server.script(("drop",))
+    result = gemini(gemini_server, stream=True).generate(GenerationRequest(prompt="x"))
+    assert result.ok and result.attempts == 2, result.error
+    gemini_server.script(*[("drop",)] * 3)
+    failed = gemini(gemini_server, stream=True).generate(GenerationRequest(prompt="x"))
+    assert failed.error.kind == ErrorKind.CONNECTION and failed.error.attempts == 3
+
+
+def test_an_error_in_the_stream_is_retried_like_its_status(gemini_server):
+    unavailable = gemini_error(503, "UNAVAILABLE", "The model is overloaded. Please try again later.")
+    gemini_server.script(("error_event", unavailable))
+    result = gemini(gemini_server, stream=True).generate(GenerationRequest(prompt="x"))
+    assert result.ok and result.attempts == 2 and result.samples[0].text == "    return a + b  # s0"
+    gemini_server.script(*[("error_event", unavailable)] * 3)
+    failed = gemini(gemini_server, stream=True).generate(GenerationRequest(prompt="x"))
+    assert failed.error.kind == ErrorKind.SERVER_ERROR and failed.error.attempts == 3
+    assert failed.error.message == (
+        "Gave up after 3 attempts: The stream broke off with an error: "
+        "The server answered HTTP 503: The model is overloaded. Please try again later."
+    )
+
+
+def test_an_error_in_the_stream_that_retrying_cannot_fix_is_not_retried(gemini_server):
+    gemini_server.script(
+        ("error_event", gemini_error(400, "INVALID_ARGUMENT", "Request contains an invalid argument."))
+    )
+    result = gemini(gemini_server, stream=True).generate(GenerationRequest(prompt="x"))
+    assert result.error.kind == ErrorKind.CLIENT_ERROR and result.error.attempts == 1
+
+
+def test_an_http_error_before_the_stream_starts_is_retried_after_its_retry_info(gemini_server):
+    gemini_server.script(("status", 429, {}, EXHAUSTED))
+    started = time.monotonic()
+    result = gemini(gemini_server, stream=True).generate(GenerationRequest(prompt="x"))
+    assert result.ok and result.attempts == 2 and time.monotonic() - started >= 1.0
+
+
+def test_a_blocked_prompt_in_a_stream_is_an_empty_filtered_sample(gemini_server):
+    blocked = {"promptFeedback": {"blockReason": "SAFETY"}, "usageMetadata": {"promptTokenCount": 4}}
+    gemini_server.script(("frames", [blocked]))
+    result = gemini(gemini_server, stream=True).generate(GenerationRequest(prompt="x"))
+    assert result.ok and result.samples[0].text == ""
+    assert result.samples[0].finish_reason == FinishReason.CONTENT_FILTER

@@ -58,12 +58,12 @@ def test_registered_without_a_style_they_are_chat_endpoints(api, world, hosted):
     data = register(api, world, backend, server)
     assert data["api_style"] == "chat" and data["has_api_key"] and SECRET not in str(data)
     assert decrypt_secret(ModelEndpoint.objects.get().api_key_encrypted) == SECRET
-    refused = api.post(
+    streamed = api.post(
         URL,
         {"project": world.a.project.pk, "name": "c", "backend": backend, "base_url": server.url, "stream": True},
         format="json",
     )
-    assert refused.status_code == 400 and "does not stream" in str(refused.json()["extra"]["fields"]["stream"])
+    assert streamed.status_code == 201 and streamed.json()["stream"] is True  # both hosted APIs stream (SSE)
     completion = api.patch(f"{URL}/{data['id']}", {"api_style": "completion"}, format="json")
     assert completion.status_code == 400 and "serves chat requests" in str(completion.json())
 

@@ -216,6 +216,8 @@ if CODEQUAL_INLINE_JOBS not in {"thread", "sync"}:
 # Seconds one evaluation chunk (a model on a slice of problems) may run on an RQ worker before RQ stops it; the
 # chunk is then retried, and what it wrote is kept.
 EVALUATION_CHUNK_TIMEOUT = env.int("EVALUATION_CHUNK_TIMEOUT", default=3600)
+# Extra per-sample metrics: dotted paths of BaseMetric subclasses (evaluations.metrics), selectable per evaluation.
+CODEQUAL_METRIC_PLUGINS = env.list("CODEQUAL_METRIC_PLUGINS", default=[])
 
 # --- Sandbox: where model-written programs run ----------------------------------------------------------------------
 # "auto" (bubblewrap, refusing to start without it), "bwrap", or "subprocess" (NO isolation: trusted code only).

@@ -7,3 +7,6 @@ class EvaluationsConfig(AppConfig):
 
     def ready(self):
         from . import realtime  # noqa: F401 - registers the "evaluation" channel
+        from .metrics import load_plugins
+
+        load_plugins()

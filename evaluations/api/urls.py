@@ -1,3 +1,5 @@
+from django.urls import path
+
 from codequal.api.routers import OptionalSlashRouter
 
 from . import views
@@ -7,4 +9,4 @@ router.register("suites", views.BenchmarkSuiteViewSet, basename="suite")
 router.register("problems", views.ProblemViewSet, basename="problem")
 router.register("evaluations", views.EvaluationViewSet, basename="evaluation")
 
-urlpatterns = router.urls
+urlpatterns = [path("metrics", views.MetricListView.as_view(), name="metric-list"), *router.urls]

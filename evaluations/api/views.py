@@ -5,13 +5,15 @@ import yaml
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import mixins, status
+from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import ParseError
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import BaseParser, FormParser, JSONParser, MultiPartParser
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from codequal.api.exceptions import ErrorSerializer
 from codequal.api.viewsets import ScopedGenericViewSet, ScopedReadOnlyModelViewSet
@@ -308,3 +310,24 @@ class EvaluationViewSet(
         response = HttpResponse(body, content_type=content_type)
         response["Content-Disposition"] = f'attachment; filename="evaluation-{evaluation.pk}_results.{suffix}"'
         return response
+
+
+class MetricInfoSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    description = serializers.CharField()
+    range = serializers.ListField(child=serializers.FloatField(allow_null=True))
+    higher_is_better = serializers.BooleanField(allow_null=True)
+    summary_fields = serializers.ListField(child=serializers.CharField())
+    parameters = serializers.DictField(child=serializers.CharField())
+
+
+class MetricListView(APIView):
+    """The per-sample metrics an evaluation may enable (``metrics: {enable: [...]}``), built-ins and plugins."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses=MetricInfoSerializer(many=True))
+    def get(self, request):
+        from ..metrics import metric_class, metric_names
+
+        return Response([metric_class(name).info() for name in metric_names()])

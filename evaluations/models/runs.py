@@ -181,6 +181,9 @@ class GenerationCacheEntry(models.Model):
     completion_tokens = models.PositiveIntegerField(null=True, blank=True)
     mean_logprob = models.FloatField(null=True, blank=True)
     cost_usd = models.FloatField(null=True, blank=True)
+    token_logprobs = models.JSONField(
+        null=True, blank=True, help_text="[[token, logprob], ...] when the backend sent them."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

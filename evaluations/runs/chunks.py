@@ -13,6 +13,7 @@ from models_registry.prompting import PromptTask, get_strategy
 from models_registry.selectors import endpoint_config
 
 from ..choices import EvaluationStatus
+from ..metrics import MetricInput
 from ..models import Evaluation, EvaluationChunk, EvaluationModel, Problem, Sample
 from ..sandbox.types import Limits
 from .config import RunConfig
@@ -162,6 +163,9 @@ def chunk_process(chunk: EvaluationChunk) -> ChunkReport:
         reexecute_timeout_multiplier=config.reexecute_timeout_multiplier,
         quality="quality_metrics" in config.metrics,
     )
+    extra = plugin_metrics(config, candidates, rows, problems, verdicts)
+    if extra:
+        verdicts = {key: replace(v, metrics={**v.metrics, **extra.get(key, {})}) for key, v in verdicts.items()}
     samples = [
         _sample_row(evaluation, run_model, key, generated, extracted, verdicts[key], include_raw=config.include_raw)
         for key, (generated, extracted) in rows.items()
@@ -170,6 +174,44 @@ def chunk_process(chunk: EvaluationChunk) -> ChunkReport:
     _write(chunk, samples, errors)
     _publish(evaluation, run_model, problems, samples)
     return ChunkReport(written=len(samples), passed=sum(s.passed for s in samples), generation_errors=errors)
+
+
+def plugin_metrics(config: RunConfig, candidates, rows, problems, verdicts) -> dict[tuple, dict]:
+    """The enabled plugin metrics of every sample that has a program: {key: {metric name: its result}}."""
+    from ..metrics import get_metric
+
+    metrics = [get_metric(n, **config.metric_params.get(n, {})) for n in config.metrics]
+    metrics = [m for m in metrics if not getattr(m, "inline", False)]
+    if not metrics:
+        return {}
+    inputs = []
+    for candidate in candidates:
+        if candidate.extraction_failure:
+            continue
+        generated, extracted = rows[candidate.key]
+        problem = problems[candidate.key[0]]
+        verdict = verdicts[candidate.key]
+        inputs.append(
+            MetricInput(
+                key=candidate.key,
+                task_id=problem.task_id,
+                language=problem.language,
+                prompt=problem.prompt,
+                completion=generated.text if generated.program else extracted.completion,
+                program=candidate.program,
+                reference_program=problem.program_code(problem.canonical_solution)
+                if problem.canonical_solution
+                else "",
+                passed=verdict.passed,
+                status=verdict.status,
+                token_logprobs=generated.token_logprobs,
+            )
+        )
+    found: dict[tuple, dict] = {}
+    for metric in metrics:
+        for sample, value in zip(inputs, metric.compute_batch(inputs), strict=True):
+            found.setdefault(sample.key, {})[metric.name] = value
+    return found
 
 
 def _sample_row(evaluation, run_model, key, generated, extracted, verdict, *, include_raw: bool) -> Sample:

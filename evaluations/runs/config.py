@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 
 from models_registry.backends import GenerationOptions, OptionsError
 
-METRICS = ("quality_metrics",)
+DEFAULT_METRICS = ("quality_metrics",)
 OUTPUT_FORMATS = ("json", "csv", "jsonl")
 TIMEOUT_MODES = ("fixed", "relative", "suite")
 MAX_SAMPLES_PER_PROBLEM = 1000
@@ -64,6 +64,7 @@ class RunConfig:
     strategies: tuple[str, ...] = ("zero_shot",)
     strategy_params: dict = field(default_factory=dict)
     metrics: tuple[str, ...] = ("quality_metrics",)
+    metric_params: dict = field(default_factory=dict)  # metric name -> its parameters
     k: tuple[int, ...] = (1, 10, 100)
     bootstrap_resamples: int = 2000
     seed: int = 0
@@ -245,11 +246,7 @@ def parse_config(data: Mapping) -> RunConfig:
     _check_strategies(strategies, strategy_params, errors)
 
     metrics_section = _section(data, "metrics", errors)
-    _unknown(metrics_section, {"enable", "k"}, "metrics", errors)
-    metrics = _strings(metrics_section.get("enable", list(METRICS)), errors, "metrics.enable")
-    for metric in metrics:
-        if metric not in METRICS:
-            errors["metrics.enable"] = f"Unknown metric {metric!r}; known: {', '.join(METRICS)}."
+    metrics, metric_params = _metrics(metrics_section, errors)
     k = metrics_section.get("k", [1, 10, 100])
     if isinstance(k, int) and not isinstance(k, bool):
         k = [k]
@@ -293,6 +290,7 @@ def parse_config(data: Mapping) -> RunConfig:
         strategies=strategies,
         strategy_params={k: dict(v) for k, v in strategy_params.items() if isinstance(v, Mapping)},
         metrics=metrics,
+        metric_params=metric_params,
         k=tuple(sorted(set(k))),
         bootstrap_resamples=_number(
             run, "bootstrap_resamples", errors, "evaluation", kind=int, low=100, high=100_000, default=2000
@@ -319,3 +317,29 @@ def _check_strategies(strategies, params, errors) -> None:
             errors[f"prompting.{name}"] = str(exc)
         except TypeError as exc:
             errors[f"prompting.{name}"] = f"Bad parameters: {exc}"
+
+
+def _metrics(section: Mapping, errors: dict) -> tuple[tuple[str, ...], dict]:
+    """``enable`` (registered metric names) and each enabled metric's parameters (``metrics: {codebleu: {...}}``)."""
+    from evaluations.metrics import MetricError, get_metric, metric_names
+
+    known = set(metric_names())
+    _unknown(section, {"enable", "k"} | known, "metrics", errors)
+    enabled = _strings(section.get("enable", list(DEFAULT_METRICS)), errors, "metrics.enable")
+    params = {}
+    for name in enabled:
+        if name not in known:
+            errors["metrics.enable"] = f"Unknown metric {name!r}; known: {', '.join(sorted(known))}."
+            continue
+        given = section.get(name) or {}
+        if not isinstance(given, Mapping):
+            errors[f"metrics.{name}"] = "Must be a mapping of that metric's parameters."
+            continue
+        try:
+            get_metric(name, **dict(given))
+        except (MetricError, TypeError, ValueError) as exc:
+            errors[f"metrics.{name}"] = str(exc)
+            continue
+        if given:
+            params[name] = dict(given)
+    return enabled, params

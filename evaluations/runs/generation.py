@@ -33,6 +33,7 @@ class Generated:
     mean_logprob: float | None = None
     cost_usd: float | None = None
     from_cache: bool = False
+    token_logprobs: tuple[tuple[str, float], ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -163,6 +164,7 @@ class Generator:
                 completion_tokens=sample.completion_tokens,
                 mean_logprob=_mean_logprob(sample),
                 cost_usd=sample.cost_usd,
+                token_logprobs=tuple((t.token, t.logprob) for t in sample.logprobs) if sample.logprobs else None,
             )
             for position, sample in enumerate(result.samples[: len(batch)])
         ]
@@ -194,6 +196,7 @@ class Generator:
                     mean_logprob=entry.mean_logprob,
                     cost_usd=entry.cost_usd,
                     from_cache=True,
+                    token_logprobs=tuple(tuple(t) for t in entry.token_logprobs) if entry.token_logprobs else None,
                 )
         return hits
 
@@ -216,6 +219,7 @@ class Generator:
                         completion_tokens=sample.completion_tokens,
                         mean_logprob=sample.mean_logprob,
                         cost_usd=sample.cost_usd,
+                        token_logprobs=[list(t) for t in sample.token_logprobs] if sample.token_logprobs else None,
                     )
                 )
         if entries:

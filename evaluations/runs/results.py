@@ -103,6 +103,7 @@ def _model_block(run_model: EvaluationModel, strategy: str, rows: list[dict], co
             "cost_usd": round(sum(r["cost_usd"] or 0 for r in rows), 6),
             "from_cache": sum(r["from_cache"] for r in rows),
         },
+        "metrics": _plugin_aggregates(rows, config),
         "flaky_samples": sum(r["flips"] > 0 for r in rows),
         "verdict_flips": sum(r["flips"] for r in rows),
     }
@@ -112,6 +113,19 @@ def _model_block(run_model: EvaluationModel, strategy: str, rows: list[dict], co
             for part, counts in sorted(parts.items())
         }
     return block
+
+
+def _plugin_aggregates(rows: list[dict], config: dict) -> dict:
+    """Each enabled plugin metric's own aggregate over the model's samples that have its result."""
+    from ..metrics import get_metric
+
+    out = {}
+    for name in config.get("metrics") or []:
+        metric = get_metric(name, **(config.get("metric_params") or {}).get(name, {}))
+        if getattr(metric, "inline", False):
+            continue
+        out[name] = metric.aggregate([(r["metrics"] or {})[name] for r in rows if name in (r["metrics"] or {})])
+    return out
 
 
 def evaluation_aggregates(evaluation: Evaluation) -> tuple[dict, dict]:

@@ -196,6 +196,18 @@ def model_endpoint_test(*, actor, endpoint: ModelEndpoint, prompt: str, max_toke
     if backend is None:
         _record_health(endpoint, healthy=False, error=problem, latency_ms=None)
         return EndpointTestResult(False, "", 0, None, problem, "configuration")
+    if backend.capabilities().verbatim:
+        # samples and reference answer benchmark tasks, not free prompts: their test is whether they can answer.
+        with backend:
+            report = backend.health()
+        _record_health(
+            endpoint,
+            healthy=report.healthy,
+            error="" if report.healthy else report.message,
+            latency_ms=report.latency_ms,
+        )
+        kind = report.error.kind if report.error else ""
+        return EndpointTestResult(report.healthy, report.message, report.latency_ms, None, report.message, kind, 1)
     with backend:
         result = backend.generate(GenerationRequest(prompt=prompt, options=GenerationOptions(max_tokens=max_tokens)))
     if not result.ok:

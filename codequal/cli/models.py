@@ -34,12 +34,16 @@ def models():
 
 @models.command("add")
 @click.argument("name")
-@click.option("--backend", type=click.Choice(["ollama", "openai", "anthropic", "gemini", "hf"]), required=True)
+@click.option(
+    "--backend",
+    type=click.Choice(["ollama", "openai", "anthropic", "gemini", "hf", "samples", "reference"]),
+    required=True,
+)
 @click.option(
     "--base-url",
     default="",
     help="Server URL (default: the backend's variable, e.g. OLLAMA_HOST, OPENAI_BASE_URL); for hf, a checkpoint "
-    "directory in HF_MODEL_DIRS.",
+    "directory in HF_MODEL_DIRS; for samples, a JSONL file (copied into SAMPLES_DIR); reference takes none.",
 )
 @click.option("--model", "served", default="", help="Model identifier on the server (default: NAME).")
 @click.option("--style", type=click.Choice(STYLES), default=None, help="Default: completion where served, else chat.")
@@ -94,6 +98,10 @@ def add(
         key_note = f"API key: taken from {KEY_VARIABLES[backend]}, stored encrypted."
     style_given = {"api_style": style} if style else {}
     try:
+        if backend == "samples" and base_url:
+            from models_registry.specs import samples_file_store
+
+            base_url = str(samples_file_store(base_url))
         endpoint = model_endpoint_create(
             actor=user,
             project=project,

@@ -362,3 +362,40 @@ def test_progress_result_and_complete_events_reach_the_evaluation_channel(
     assert events[-1]["metrics"]["reference"]["pass_at_k"]["pass@1"] == 1.0
     assert user_may_follow(tenant.user(ProjectRole.VIEWER), f"evaluation:{evaluation.pk}")
     assert not user_may_follow(world.b.user(ProjectRole.OWNER), f"evaluation:{evaluation.pk}")
+
+
+def test_a_models_key_never_reaches_rows_events_results_exports_or_logs(tenant, evaluator, caplog):
+    """The fake server echoes a wrong key in its 401 (as some servers do): nothing we keep or show may hold it."""
+    from evaluations.runs.exports import export_csv, export_humaneval_jsonl
+    from evaluations.runs.results import evaluation_document
+    from tests.models_registry.servers import FakeOpenAI
+
+    server = FakeOpenAI(api_key="sk-right-key-000000")
+    secret = "sk-wrong-key-7Hq2SECRET91xZ"
+    try:
+        custom_suite_in(tenant.project, tenant.user(ProjectRole.CURATOR))
+        model_endpoint_create(
+            actor=evaluator,
+            project=tenant.project,
+            name="gpt-test",
+            backend="openai",
+            base_url=f"{server.url}/v1",
+            api_key=secret,
+        )
+        with caplog.at_level("DEBUG"):
+            evaluation = run(evaluator, tenant.project, models=["gpt-test"], evaluation={"retry_attempts": 0})
+    finally:
+        server.close()
+    evaluation.refresh_from_db()
+    assert evaluation.status == "failed" and "[redacted]" in evaluation.error_message
+    assert server.requests and any(secret in str(r["headers"]) for r in server.requests)  # it was really sent
+    document = evaluation_document(evaluation)
+    kept = [
+        json.dumps(document, default=str),
+        export_csv(document["detailed_results"]),
+        export_humaneval_jsonl(document["detailed_results"]),
+        json.dumps(list(Evaluation.objects.values()), default=str),
+        json.dumps(list(evaluation.chunks.values()), default=str),
+        caplog.text,
+    ]
+    assert all(secret not in text for text in kept)

@@ -115,3 +115,18 @@ def test_project_must_be_chosen_when_there_are_several(world):
     assert result.exit_code == 1 and "Several projects" in result.output
     as_viewer = CliRunner().invoke(main, ["models", "list", "--user", "a-viewer"])
     assert as_viewer.exit_code == 0 and "No model endpoints in org-a/project-a." in as_viewer.output
+
+
+def test_add_and_test_the_local_backends(cli, settings, tmp_path):
+    settings.SAMPLES_DIR = tmp_path / "store"
+    samples = tmp_path / "mine.jsonl"
+    samples.write_text(json.dumps({"task_id": "HumanEval/0", "completion": "    return False\n"}) + "\n")
+    added = cli("add", "generated-elsewhere", "--backend", "samples", "--base-url", str(samples))
+    assert added.exit_code == 0, added.output
+    endpoint = ModelEndpoint.objects.get(name="generated-elsewhere")
+    assert endpoint.base_url.startswith(str(settings.SAMPLES_DIR))  # a content-addressed copy, not the user's path
+    tested = cli("test", "generated-elsewhere")
+    assert tested.exit_code == 0 and "1 samples for 1 tasks" in tested.output, tested.output
+    assert cli("add", "reference", "--backend", "reference").exit_code == 0
+    health = cli("test", "reference")
+    assert health.exit_code == 0 and "canonical solution" in health.output, health.output

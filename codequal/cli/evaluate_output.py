@@ -25,6 +25,7 @@ def wait_for(evaluation, *, user):
         TimeRemainingColumn(),
     )
     started = time.monotonic()
+    reported = -1
     try:
         with Progress(*columns, console=console, transient=False, disable=not console.is_terminal) as progress:
             task = progress.add_task("samples", total=evaluation.total_samples or None, rate="")
@@ -34,6 +35,8 @@ def wait_for(evaluation, *, user):
                 rate = f"{evaluation.completed_samples / elapsed:.1f}/s"
                 label = evaluation.current_model or "starting"
                 progress.update(task, completed=evaluation.completed_samples, description=label, rate=rate)
+                if not console.is_terminal:
+                    reported = _log_line(evaluation, elapsed, reported)
                 if evaluation.is_finished:
                     break
                 time.sleep(POLL_S)
@@ -45,6 +48,19 @@ def wait_for(evaluation, *, user):
             err=True,
         )
     return evaluation
+
+
+def _log_line(evaluation, elapsed: float, reported: int) -> int:
+    """Without a terminal (CI logs), one line per tenth of the run, with the rate and the time left."""
+    total = evaluation.total_samples or 1
+    tenth = evaluation.completed_samples * 10 // total
+    if tenth <= reported:
+        return reported
+    rate = evaluation.completed_samples / elapsed
+    left = (total - evaluation.completed_samples) / rate if rate else None
+    eta = f", about {left:.0f}s left" if left is not None and evaluation.completed_samples < total else ""
+    click.echo(f"  {evaluation.completed_samples}/{evaluation.total_samples} samples ({rate:.1f}/s){eta}", err=True)
+    return tenth
 
 
 def summary_table(by_model: dict, ks) -> Table:

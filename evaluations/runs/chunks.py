@@ -3,9 +3,10 @@
 import hashlib
 import json
 import logging
+import threading
 from dataclasses import dataclass, replace
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Q
 
 from codequal.realtime import notify
@@ -156,13 +157,17 @@ def chunk_process(chunk: EvaluationChunk) -> ChunkReport:
                 Candidate(key=key, program=program, harness=harness, limits=limits, extraction_failure=failure)
             )
             rows[key] = (generated, extracted)
-    verdicts = judge(
-        candidates,
-        pool=sandbox_pool(environment=evaluation.suite.environment, parallel=config.parallel_execution),
-        reexecute=config.reexecute_failures,
-        reexecute_timeout_multiplier=config.reexecute_timeout_multiplier,
-        quality="quality_metrics" in config.metrics,
-    )
+    with CancelWatch(evaluation.pk) as cancelled:
+        verdicts = judge(
+            candidates,
+            pool=sandbox_pool(environment=evaluation.suite.environment, parallel=config.parallel_execution),
+            reexecute=config.reexecute_failures,
+            reexecute_timeout_multiplier=config.reexecute_timeout_multiplier,
+            quality="quality_metrics" in config.metrics,
+            stop=cancelled,
+        )
+    if cancelled.is_set():
+        return ChunkReport(written=0, passed=0, generation_errors=())  # the generations stay cached for a resume
     extra = plugin_metrics(config, candidates, rows, problems, verdicts)
     if extra:
         verdicts = {key: replace(v, metrics={**v.metrics, **extra.get(key, {})}) for key, v in verdicts.items()}
@@ -254,6 +259,34 @@ def _sample_row(evaluation, run_model, key, generated, extracted, verdict, *, in
 
 def _cancelled(evaluation_id: int) -> bool:
     return Evaluation.objects.filter(pk=evaluation_id, status=EvaluationStatus.CANCELLED).exists()
+
+
+class CancelWatch:
+    """Sets its event when the evaluation is cancelled (checked every ``interval`` seconds) while execution runs."""
+
+    def __init__(self, evaluation_id: int, interval: float = 0.5):
+        self.evaluation_id = evaluation_id
+        self.interval = interval
+        self.event = threading.Event()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="cancel-watch", daemon=True)
+
+    def _watch(self) -> None:
+        try:
+            while not self._done.wait(self.interval):
+                if _cancelled(self.evaluation_id):
+                    self.event.set()
+                    return
+        finally:
+            connection.close()  # this thread's own database connection
+
+    def __enter__(self) -> threading.Event:
+        self._thread.start()
+        return self.event
+
+    def __exit__(self, *exc_info) -> None:
+        self._done.set()
+        self._thread.join()
 
 
 def _write(chunk: EvaluationChunk, samples: list[Sample], errors: tuple[str, ...]) -> None:

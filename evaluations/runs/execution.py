@@ -90,8 +90,9 @@ def judge(
     reexecute: int = 0,
     reexecute_timeout_multiplier: float = 2.0,
     quality: bool = True,
+    stop: threading.Event | None = None,
 ) -> dict[tuple, Verdict]:
-    """Every candidate's verdict, keyed like the candidates."""
+    """Every candidate's verdict, keyed like the candidates (only those that ran, when ``stop`` was set)."""
     verdicts: dict[tuple, Verdict] = {}
     programs: list[Program] = []
     by_id: dict[str, Candidate] = {}
@@ -125,7 +126,7 @@ def judge(
     if quality:
         analyst.start()
     try:
-        outcomes = pool.run(programs, on_outcome=(lambda o: measured.put(o.program_id)) if quality else None)
+        outcomes = pool.run(programs, on_outcome=(lambda o: measured.put(o.program_id)) if quality else None, stop=stop)
     finally:
         measured.put(None)
         if quality:
@@ -133,7 +134,7 @@ def judge(
     for outcome in outcomes:
         candidate = by_id[outcome.program_id]
         verdicts[candidate.key] = replace(_verdict(candidate.key, outcome), metrics=metrics.get(outcome.program_id, {}))
-    if reexecute:
+    if reexecute and not (stop is not None and stop.is_set()):
         _reexecute(verdicts, outcomes, by_id, pool, reexecute, reexecute_timeout_multiplier)
     return verdicts
 

@@ -348,8 +348,17 @@ class SandboxPool:
         runner.start()
         return runner
 
-    def run(self, programs: Iterable[Program], on_outcome: Callable[[Outcome], None] | None = None) -> list[Outcome]:
-        """Execute every program; the outcomes come back in the programs' order."""
+    def run(
+        self,
+        programs: Iterable[Program],
+        on_outcome: Callable[[Outcome], None] | None = None,
+        stop: threading.Event | None = None,
+    ) -> list[Outcome]:
+        """Execute every program; the outcomes come back in the programs' order.
+
+        Setting ``stop`` ends the run early: programs already running finish, no new one starts, and only the
+        outcomes of those that ran come back.
+        """
         items = list(programs)
         results: list[Outcome | None] = [None] * len(items)
         work: queue.Queue = queue.Queue()
@@ -362,6 +371,8 @@ class SandboxPool:
             runner = None
             try:
                 while True:
+                    if stop is not None and stop.is_set():
+                        return
                     try:
                         index, program = work.get_nowait()
                     except queue.Empty:

@@ -6,6 +6,7 @@ each evaluation has finished when ``evaluation_create`` returns.
 
 import asyncio
 import json
+import time
 
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
@@ -399,3 +400,30 @@ def test_a_models_key_never_reaches_rows_events_results_exports_or_logs(tenant, 
         caplog.text,
     ]
     assert all(secret not in text for text in kept)
+
+
+def test_cancel_stops_a_running_chunk_promptly(tenant, evaluator, settings, tmp_path):
+    from codequal.jobs import wait_for_inline_jobs
+
+    settings.CODEQUAL_INLINE_JOBS = "thread"
+    custom_suite_in(tenant.project, tenant.user(ProjectRole.CURATOR))
+    slow = "    import time\n    time.sleep(0.25)\n    return a + b\n"
+    path = _samples_file(settings, tmp_path, [{"task_id": "demo/add", "completion": slow}] * 60)
+    model_endpoint_create(actor=evaluator, project=tenant.project, name="slow", backend="samples", base_url=path)
+    evaluation = run(
+        evaluator,
+        tenant.project,
+        models=["slow"],
+        problems={"suite": "demo", "task_ids": ["demo/add"]},
+        evaluation={"samples_from_file": True, "parallel_execution": False},
+    )
+    deadline = time.monotonic() + 30
+    while Evaluation.objects.get(pk=evaluation.pk).status == "pending" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.0)  # a few programs into the chunk (60 x 0.25 s in one runner: about 15 s in all)
+    cancelled_at = time.monotonic()
+    evaluation_cancel(actor=evaluator, evaluation=evaluation)
+    assert wait_for_inline_jobs(timeout=10), "the chunk did not stop"
+    assert time.monotonic() - cancelled_at < 3.0
+    evaluation.refresh_from_db()
+    assert evaluation.status == "cancelled" and Sample.objects.filter(evaluation=evaluation).count() == 0

@@ -130,3 +130,14 @@ def test_add_and_test_the_local_backends(cli, settings, tmp_path):
     assert cli("add", "reference", "--backend", "reference").exit_code == 0
     health = cli("test", "reference")
     assert health.exit_code == 0 and "canonical solution" in health.output, health.output
+
+
+@pytest.mark.parametrize(("backend", "fixture"), [("anthropic", "anthropic_server"), ("gemini", "gemini_server")])
+def test_add_and_test_the_hosted_backends_against_their_protocol_servers(cli, request, backend, fixture):
+    server = request.getfixturevalue(fixture)
+    served = server.models[0]
+    added = cli("add", served, "--backend", backend, "--base-url", server.url, "--api-key-stdin", input=SECRET + "\n")
+    assert added.exit_code == 0, added.output
+    tested = cli("test", served)
+    assert tested.exit_code == 0 and f"{served}: OK" in tested.output, tested.output
+    assert SECRET not in added.output + tested.output

@@ -6,6 +6,7 @@ channel layer. DATABASE_URL and REDIS_URL switch to PostgreSQL, RQ workers and a
 
 import os
 import secrets
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -238,6 +239,13 @@ SANDBOX_GID = env.int("SANDBOX_GID", default=65534)
 SANDBOX_RECYCLE_AFTER = env.int("SANDBOX_RECYCLE_AFTER", default=1000)
 # Where execution environments (packages for programs, e.g. numpy) are installed.
 SANDBOX_ENVIRONMENTS_DIR = Path(env.str("SANDBOX_ENVIRONMENTS_DIR", default=str(DATA_DIR / "environments")))
+# Docker backend (SANDBOX_BACKEND=docker): the image runners start from — an official slim Python image of this
+# interpreter's major.minor, so the execution environment's packages (mounted read-only) load in it — and the CPUs
+# each runner container may use.
+SANDBOX_DOCKER_IMAGE = env.str(
+    "SANDBOX_DOCKER_IMAGE", default=f"python:{sys.version_info.major}.{sys.version_info.minor}-slim"
+)
+SANDBOX_DOCKER_CPUS = env.float("SANDBOX_DOCKER_CPUS", default=1.0)
 
 # --- Static files, i18n, logging ------------------------------------------------------------------------------------
 STATIC_URL = "/static/"

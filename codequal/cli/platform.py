@@ -144,6 +144,9 @@ def status():
     jobs = "RQ on Redis" if settings.REDIS_URL else f"in-process ({settings.CODEQUAL_INLINE_JOBS})"
     click.echo(f"Jobs           : {jobs}")
     click.echo(f"Debug          : {settings.DEBUG}")
+    from evaluations.sandbox.cgroups import limits_summary
+
+    click.echo(f"Sandbox        : {settings.SANDBOX_BACKEND}; limits: {limits_summary(settings.SANDBOX_BACKEND)}")
     checks = readiness_checks()
     for name, check in checks.items():
         click.echo(f"{name:<15}: {'ok' if check['ok'] else 'FAILED (' + check.get('error', '') + ')'}")

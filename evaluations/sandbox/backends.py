@@ -48,6 +48,8 @@ class SandboxUnavailable(ApplicationError):
 class Backend:
     name = ""
     isolated = False
+    host_cgroups = True  # runners are host processes that cgroups.py can place (not so in a container)
+    pipes_are_local = True  # the host can see what the jail left unread in its pipes
 
     def command(self, env: ExecutionEnvironment, ctl_fd: int) -> list[str]:
         raise NotImplementedError
@@ -240,5 +242,7 @@ def make_backend(name: str | None = None) -> Backend:
     if name == "subprocess":
         return SubprocessBackend()
     if name == "docker":
-        raise SandboxUnavailable("The Docker backend is not available in this build yet; use bwrap.")
+        from .docker_backend import DockerBackend
+
+        return DockerBackend()
     raise SandboxUnavailable(f"Unknown sandbox backend {name!r}; choose auto, bwrap, docker or subprocess.")

@@ -21,6 +21,7 @@ from pathlib import Path
 from django.conf import settings
 
 from .backends import Backend, SandboxUnavailable, make_backend
+from .cgroups import RunnerCgroup
 from .environment import ExecutionEnvironment, environment_get
 from .types import Harness, Limits, Outcome, OutcomeStatus, Program
 
@@ -82,6 +83,8 @@ class JailRunner:
         self.info: dict = {}
         self._fds: dict[str, int] = {}
         self._config: dict = {}
+        self.cgroup: RunnerCgroup | None = None
+        self.retire = False  # replace this runner before its next program
 
     # --- lifecycle ----------------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -93,18 +96,22 @@ class JailRunner:
         jail_fds = [ctl_in_r, ctl_out_w, spec_r, code_r, verdict_w]
         config = self._config = self.backend.runner_config(self.environment)
         config["fds"] = jail_fds
+        # cgroups where the platform may make them (see cgroups.py); the runner joins them through these fds.
+        self.cgroup = RunnerCgroup.create() if self.backend.host_cgroups else None
+        cgroup_fds = self.cgroup.join_fds() if self.cgroup else []
+        config["cgroup_fds"] = cgroup_fds
         try:
             self.proc = subprocess.Popen(
                 self.backend.command(self.environment, ctl_in_r),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
-                pass_fds=jail_fds,
+                pass_fds=[*jail_fds, *cgroup_fds],
                 start_new_session=True,
                 **self.backend.popen_kwargs(),
             )
         finally:
-            for fd in jail_fds:
+            for fd in [*jail_fds, *cgroup_fds]:
                 os.close(fd)
         self._fds = {"ctl_in": ctl_in_w, "ctl_out": ctl_out_r, "spec": spec_w, "code": code_w, "verdict": verdict_r}
         for name in ("ctl_in", "spec", "code"):
@@ -119,6 +126,10 @@ class JailRunner:
             raise SandboxUnavailable(f"The {self.backend.name} sandbox did not start: {stderr or 'no answer'}")
         self.info = ready
         self.executed = 0
+        if self.cgroup and ready.get("cgroup") != "joined":
+            logger.warning("sandbox runner could not join its cgroup (%s); rlimits only", ready.get("cgroup"))
+            self.cgroup.remove()
+            self.cgroup = None
 
     def _stderr_text(self) -> str:
         if self.proc is None or self.proc.stderr is None:
@@ -151,11 +162,14 @@ class JailRunner:
             with contextlib.suppress(OSError):
                 os.close(fd)
         self._fds = {}
+        if self.cgroup is not None:
+            self.cgroup.remove()
+            self.cgroup = None
         self.backend.cleanup(self._config)
 
     @property
     def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+        return self.proc is not None and self.proc.poll() is None and not self.retire
 
     # --- I/O --------------------------------------------------------------------------------------------------------
     def _send(self, fd: int, payload: bytes, deadline: float) -> None:
@@ -227,6 +241,8 @@ class JailRunner:
             "limits": limits.as_dict(),
         }
         deadline = time.monotonic() + limits.timeout_s + HOST_GRACE_S
+        if self.cgroup is not None:
+            self.cgroup.prepare(limits)
         self._send(self._fds["ctl_in"], json.dumps(header).encode(), deadline)
         self._write_raw(self._fds["spec"], spec, deadline)
         self._write_raw(self._fds["code"], code, deadline)
@@ -237,7 +253,12 @@ class JailRunner:
         if _unread(self._fds["spec"]) or _unread(self._fds["code"]):
             # A child died before reading its input: the pipes are out of step, so this runner must go.
             raise RunnerBroken("a program's input was not consumed")
-        return outcome_from(program.id, report, verdict, self.backend.name)
+        if not self.backend.pipes_are_local and (report.get("harness_lost") or not report.get("spec_acknowledged")):
+            # The jail's ends of the pipes are out of sight (in a container): whatever is left in them could put
+            # the next program out of step, so this runner is replaced.
+            self.retire = True
+        outcome = outcome_from(program.id, report, verdict, self.backend.name)
+        return self.cgroup.settle(outcome) if self.cgroup is not None else outcome
 
     def _write_raw(self, fd: int, data: bytes, deadline: float) -> None:
         """Write everything to a non-blocking pipe, waiting only when it is full (rare: pipes hold 1 MiB)."""

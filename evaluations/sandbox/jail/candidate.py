@@ -13,6 +13,7 @@ from .common import (  # jail: concatenated
     RESULT,  # jail: concatenated
     _close_fds_except,  # jail: concatenated
     _exception_info,  # jail: concatenated
+    _join_cgroup,  # jail: concatenated
     _read_exact,  # jail: concatenated
     _setrlimit,  # jail: concatenated
     read_frame,  # jail: concatenated
@@ -26,7 +27,9 @@ def _wait_to_be_killed():
         signal.pause()
 
 
-def run_candidate(code_fd, code_len, sock_fd, out_fd, scratch, limits, baseline_data):
+def run_candidate(code_fd, code_len, sock_fd, out_fd, scratch, limits, baseline_data, cgroup_fd=None):
+    # First of all, before any of the program exists here: into the program's cgroup (memory, pids, cpu limits).
+    in_cgroup = cgroup_fd is not None and _join_cgroup(cgroup_fd) == "joined"
     raw = _read_exact(code_fd, code_len)
     spec = json.loads(raw) if raw is not None else {}
     del raw
@@ -45,7 +48,10 @@ def run_candidate(code_fd, code_len, sock_fd, out_fd, scratch, limits, baseline_
     mem = int(limits["memory_mb"]) * 1024 * 1024
     _setrlimit("RLIMIT_DATA", baseline_data + mem)
     _setrlimit("RLIMIT_CPU", int(limits["timeout_s"]) + 2)
-    _setrlimit("RLIMIT_NPROC", int(limits["max_processes"]))
+    if not in_cgroup:
+        # pids.max counts this program's own tree; RLIMIT_NPROC counts every process of the jail's uid (other
+        # runners' included), so it is the limit only where there is no cgroup.
+        _setrlimit("RLIMIT_NPROC", int(limits["max_processes"]))
     _setrlimit("RLIMIT_NOFILE", int(limits["max_open_files"]))
     _setrlimit("RLIMIT_FSIZE", int(limits["max_file_bytes"]))
     _setrlimit("RLIMIT_CORE", 0)

@@ -25,7 +25,14 @@ import sys
 import time
 
 from .candidate import run_candidate  # jail: concatenated
-from .common import _close_fds_except, _devnull_std, _set_dumpable, recv_json, send_json  # jail: concatenated
+from .common import (  # jail: concatenated
+    _close_fds_except,  # jail: concatenated
+    _devnull_std,  # jail: concatenated
+    _join_cgroup,  # jail: concatenated
+    _set_dumpable,  # jail: concatenated
+    recv_json,  # jail: concatenated
+    send_json,  # jail: concatenated
+)  # jail: concatenated
 from .harness import serve_harness  # jail: concatenated
 
 
@@ -123,6 +130,8 @@ class Supervisor:
         self.scratch_root = config["scratch_root"]
         self.wipe_roots = [p for p in config.get("wipe_roots", [self.scratch_root]) if os.path.isdir(p)]
         self.baseline_data = _read_vm_data_bytes()
+        cgroup_fds = config.get("cgroup_fds") or []
+        self.cgroup_fd = cgroup_fds[1] if config.get("cgroup") == "joined" else None
         self.t_pid = None
         self.t_sock = None
         self.harness_restarts = 0
@@ -165,7 +174,14 @@ class Supervisor:
     def serve(self):
         self.start_harness()
         send_json(
-            self.ctl_out, {"ready": True, "pid": os.getpid(), "uid": os.getuid(), "python": sys.version.split()[0]}
+            self.ctl_out,
+            {
+                "ready": True,
+                "pid": os.getpid(),
+                "uid": os.getuid(),
+                "python": sys.version.split()[0],
+                "cgroup": self.cfg.get("cgroup", "none"),
+            },
         )
         while True:
             header = recv_json(self.ctl_in, 1 << 20)
@@ -205,7 +221,14 @@ class Supervisor:
                 self.t_sock.close()
                 os.close(out_r)
                 run_candidate(
-                    self.code_fd, header["code_len"], c_end.fileno(), out_w, scratch, limits, self.baseline_data
+                    self.code_fd,
+                    header["code_len"],
+                    c_end.fileno(),
+                    out_w,
+                    scratch,
+                    limits,
+                    self.baseline_data,
+                    self.cgroup_fd,
                 )
             finally:
                 os._exit(71)
@@ -299,6 +322,9 @@ def _drop_privileges(config):
 
 
 def main(config):
+    # The host's cgroups (cgroups.py), joined before anything is loaded: [the jail's, each program's].
+    cgroup_fds = config.get("cgroup_fds") or []
+    config["cgroup"] = _join_cgroup(cgroup_fds[0]) if cgroup_fds else "none"
     for path in config.get("site_paths", []):
         sys.path.append(path)
     os.environ.clear()
@@ -319,7 +345,8 @@ def main(config):
             ctypes.CDLL(None).prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS
         except Exception:
             pass
-    keep = list(config["fds"])
+    # keep_fds: the Docker bootstrap's own pipe ends (docker_backend.py).
+    keep = [*config["fds"], *cgroup_fds, *config.get("keep_fds", [])]
     _devnull_std()
     _close_fds_except([0, 1, 2, *keep])
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)

@@ -6,7 +6,7 @@ import logging
 import threading
 from dataclasses import dataclass, replace
 
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Count, Q
 
 from codequal.realtime import notify
@@ -274,7 +274,11 @@ class CancelWatch:
     def _watch(self) -> None:
         try:
             while not self._done.wait(self.interval):
-                if _cancelled(self.evaluation_id):
+                try:
+                    cancelled = _cancelled(self.evaluation_id)
+                except DatabaseError:  # e.g. SQLite busy while the chunk's writer holds the lock: ask again
+                    continue
+                if cancelled:
                     self.event.set()
                     return
         finally:

@@ -117,15 +117,34 @@ def _model_block(run_model: EvaluationModel, strategy: str, rows: list[dict], co
 
 def _plugin_aggregates(rows: list[dict], config: dict) -> dict:
     """Each enabled plugin metric's own aggregate over the model's samples that have its result."""
-    from ..metrics import get_metric
-
     out = {}
     for name in config.get("metrics") or []:
-        metric = get_metric(name, **(config.get("metric_params") or {}).get(name, {}))
-        if getattr(metric, "inline", False):
+        metric = _aggregator(name, (config.get("metric_params") or {}).get(name, {}))
+        if metric is None or getattr(metric, "inline", False):
             continue
         out[name] = metric.aggregate([(r["metrics"] or {})[name] for r in rows if name in (r["metrics"] or {})])
     return out
+
+
+def _aggregator(name: str, params: dict):
+    """The metric that aggregates ``name``'s stored values. Results must stay readable when the settings a metric
+    was validated against have changed since (a model folder moved) or its plugin is gone: then its defaults
+    aggregate, or nothing does."""
+    from ..metrics import MetricError, get_metric, metric_class
+
+    try:
+        return get_metric(name, **params)
+    except MetricError:
+        pass
+    except (TypeError, ValueError):
+        pass
+    try:
+        cls = metric_class(name)
+    except MetricError:
+        return None
+    metric = cls.__new__(cls)  # aggregation needs only the class's summary fields, not validated parameters
+    metric.params = params
+    return metric
 
 
 def evaluation_aggregates(evaluation: Evaluation) -> tuple[dict, dict]:

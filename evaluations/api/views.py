@@ -17,8 +17,9 @@ from rest_framework.views import APIView
 
 from codequal.api.exceptions import ErrorSerializer
 from codequal.api.viewsets import ScopedGenericViewSet, ScopedReadOnlyModelViewSet
+from codequal.exceptions import ApplicationError
 
-from .. import services
+from .. import correlation, services
 from ..choices import EvaluationStatus
 from ..filtersets import BenchmarkSuiteFilterSet, ProblemFilterSet
 from ..models import BenchmarkSuite, Evaluation, Problem, Sample
@@ -163,6 +164,40 @@ EXPORTS = {
     "jsonl": ("application/jsonl", "jsonl"),
 }
 NOT_FOUND = {404: ErrorSerializer}
+
+
+class CorrelateQuerySerializer(serializers.Serializer):
+    variables = serializers.CharField(
+        help_text="Comma-separated: pass_rate (the outcome) and per-sample metrics, e.g. "
+        "pass_rate,perplexity,codebleu; metric.field for another field of a metric (perplexity.mean_entropy); "
+        "quality fields such as maintainability_index."
+    )
+    method = serializers.ChoiceField(
+        choices=["auto", "t"],
+        default="auto",
+        help_text="p-values: auto is exact for n <= 8 (every permutation), else the t-distribution; t: always it.",
+    )
+
+
+class SpearmanSerializer(serializers.Serializer):
+    n = serializers.IntegerField(help_text="Samples of the model that have the variable.")
+    rho = serializers.FloatField(allow_null=True)
+    p_value = serializers.FloatField(allow_null=True, help_text="Two-sided.")
+    method = serializers.CharField(help_text="exact, t, or empty when rho is undefined.")
+    note = serializers.CharField(allow_blank=True, help_text="Why rho is undefined (too few samples, a constant).")
+
+
+class ModelCorrelationSerializer(serializers.Serializer):
+    samples = serializers.IntegerField()
+    pass_rate = serializers.FloatField()
+    correlations = serializers.DictField(child=SpearmanSerializer(), help_text="Variable -> Spearman with passing.")
+
+
+class CorrelationSerializer(serializers.Serializer):
+    outcome = serializers.CharField()
+    variables = serializers.ListField(child=serializers.CharField())
+    method = serializers.CharField()
+    models = serializers.DictField(child=ModelCorrelationSerializer(), help_text="As keyed in by_model.")
 
 
 @extend_schema_view(
@@ -310,6 +345,28 @@ class EvaluationViewSet(
         response = HttpResponse(body, content_type=content_type)
         response["Content-Disposition"] = f'attachment; filename="evaluation-{evaluation.pk}_results.{suffix}"'
         return response
+
+    @extend_schema(
+        parameters=[CorrelateQuerySerializer],
+        responses={200: CorrelationSerializer, 400: ErrorSerializer, **NOT_FOUND},
+        description="Per model, Spearman's rho between passing (1/0 per sample) and each variable, over the samples "
+        "that have it, with a two-sided p-value; as `codequalbench analyze correlate` computes it from results.json. "
+        "A variable no sample has is a 400 whose `extra.available` lists those the samples hold.",
+    )
+    @action(detail=True, methods=["get"], scope_verb="view", filter_backends=[])
+    def correlate(self, request, pk=None):
+        evaluation = self.get_object()
+        query = CorrelateQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        samples = Sample.objects.for_user(request.user, "view").filter(evaluation=evaluation)
+        rows = results.detailed_results(evaluation, queryset=samples)
+        try:
+            found = correlation.correlate(
+                rows, query.validated_data["variables"].split(","), method=query.validated_data["method"]
+            )
+        except correlation.VariableError as exc:
+            raise ApplicationError(str(exc), extra={"available": exc.available}) from exc
+        return Response(CorrelationSerializer(found).data)
 
 
 class MetricInfoSerializer(serializers.Serializer):

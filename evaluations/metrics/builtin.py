@@ -18,3 +18,9 @@ class QualityMetrics(BaseMetric):
     def compute(self, sample: MetricInput) -> dict:
         found = code_quality(sample.program)
         return found.as_dict() if found is not None else {}
+
+
+from . import uncertainty  # noqa: E402, F401, I001 - registers "perplexity"
+from . import security  # noqa: E402, F401 - registers "security"
+from . import similarity  # noqa: E402, F401 - registers "ast_similarity"
+from .codebleu import metric as _codebleu  # noqa: E402, F401 - registers the codebleu metric

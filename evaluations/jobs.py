@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from codequal.jobs import enqueue
 from codequal.realtime import notify
+from errors.services import error_patterns_update
 
 from .choices import ChunkStatus, EvaluationStatus
 from .models import Evaluation, EvaluationChunk
@@ -121,6 +122,8 @@ def evaluation_finalize(evaluation_id: int) -> bool:
         summary, by_model = evaluation_aggregates(evaluation)
         evaluation.summary = {"summary": summary, "by_model": by_model}
         evaluation.save(update_fields=["status", "finished_at", "error_message", "summary", "updated_at"])
+        # Error patterns learn from every finished run, once it is committed (idempotent per evaluation).
+        transaction.on_commit(lambda: error_patterns_update(evaluation=evaluation))
         channel = f"evaluation:{evaluation_id}"
         if status == EvaluationStatus.FAILED:
             notify(channel, "error", {"type": "failed", "message": evaluation.error_message[:500]})

@@ -1,7 +1,8 @@
 """``codequalbench analyze``: read a ``results.json`` written by ``codequalbench evaluate`` (no database needed).
 
 summary: per-model pass@k with intervals, rates, timing and quality; compare: two models on the same problems,
-paired bootstrap and McNemar's exact test; errors: what went wrong, per model.
+paired bootstrap and McNemar's exact test; errors: what went wrong, per model, down to the errors app's fine-grained
+error types and pattern signatures; trends: how each error type's share moves across runs.
 """
 
 import json
@@ -91,7 +92,7 @@ def per_problem(document: dict) -> dict[str, dict[str, tuple[int, int]]]:
 
 @click.group("analyze")
 def analyze():
-    """Analyze a results.json from `codequalbench evaluate`: summary, compare, errors."""
+    """Analyze a results.json from `codequalbench evaluate`: summary, compare, errors, trends."""
 
 
 # --- summary ---------------------------------------------------------------------------------------------------------
@@ -267,6 +268,7 @@ def error_report(document: dict, *, top: int, model: str | None) -> dict:
             kinds[key] += 1
             example.setdefault(key, r["task_id"])
         report[name] = {
+            **pattern_report(rows, top=top),
             "samples": len(rows),
             "failed": len(failed),
             "categories": [
@@ -292,8 +294,9 @@ def error_report(document: dict, *, top: int, model: str | None) -> dict:
 @click.option("--model", help="Only this model.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def errors(input_path, top, model, as_json):
-    """Per model: failures per error category (count and share), and the most frequent error types and messages,
-    each with an example task_id."""
+    """Per model: failures per error category (count and share), the most frequent error types and messages, each
+    with an example task_id; then the fine-grained error types and the top pattern clusters (signature, message,
+    failing construct, suggested fix)."""
     report = error_report(load_document(input_path), top=top, model=model)
     if as_json:
         click.echo(json.dumps(report, indent=2))
@@ -320,3 +323,215 @@ def errors(input_path, top, model, as_json):
         for row in block["top_errors"]:
             kinds.add_row(str(row["count"]), row["error_type"], row["message"] or "-", row["example_task_id"])
         console.print(kinds)
+        _print_patterns(console, name, block, top)
+
+
+# --- fine-grained errors and patterns (errors app, pure: no database) -------------------------------------------------
+
+
+def _diagnosed(rows: list[dict]) -> list[tuple[dict, object, object]]:
+    """(row, diagnosis, signature) for each failed row, classified from the row alone."""
+    from errors.classification import diagnose
+    from errors.facts import facts_from_result
+    from errors.signatures import signature_of
+
+    out = []
+    for row in rows:
+        if row.get("passed"):
+            continue
+        facts = facts_from_result(row)
+        diagnosis = diagnose(facts)
+        out.append((row, diagnosis, signature_of(facts, diagnosis)))
+    return out
+
+
+def pattern_report(rows: list[dict], *, top: int) -> dict:
+    """Fine-grained error types and the top pattern clusters of ``rows`` (each cluster with a suggested fix)."""
+    from errors.recommendations import merge_details, suggested_fix
+    from errors.signatures import cluster_signatures, construct_shape
+
+    diagnosed = _diagnosed(rows)
+    leaves = Counter(d.leaf.value for _, d, _ in diagnosed)
+    clusters = cluster_signatures([s for _, _, s in diagnosed])
+    groups: dict[str, list] = defaultdict(list)
+    for row, diagnosis, signature in diagnosed:
+        groups[clusters[signature.hash]].append((row, diagnosis, signature))
+    patterns = []
+    for head, members in groups.items():
+        details: dict = {}
+        for _, diagnosis, _ in members:
+            details = merge_details(details, diagnosis.specifics)
+        _, first_diagnosis, first_signature = next(m for m in members if m[2].hash == head)
+        patterns.append(
+            {
+                "signature": head,
+                "error_type": first_diagnosis.leaf.value,
+                "message": first_signature.message,
+                "construct": construct_shape(first_signature.construct),
+                "count": len(members),
+                "signatures": len({m[2].hash for m in members}),
+                "example_task_id": members[0][0]["task_id"],
+                "suggested_fix": suggested_fix(first_diagnosis.leaf.value, details),
+            }
+        )
+    patterns.sort(key=lambda p: (-p["count"], p["error_type"], p["signature"]))
+    failed = len(diagnosed)
+    return {
+        "error_types": [
+            {"error_type": leaf, "count": count, "percent_of_failures": round(100 * count / failed, 2)}
+            for leaf, count in sorted(leaves.items(), key=lambda item: (-item[1], item[0]))
+        ],
+        "unique_patterns": len(patterns),
+        "patterns": patterns[:top],
+    }
+
+
+def _print_patterns(console: Console, name: str, block: dict, top: int) -> None:
+    leaves = Table(title=f"{name}: fine-grained error types")
+    for column in ("error type", "count", "% of failures"):
+        leaves.add_column(column, justify="left" if column == "error type" else "right")
+    for row in block["error_types"]:
+        leaves.add_row(row["error_type"], str(row["count"]), f"{row['percent_of_failures']:.1f}%")
+    console.print(leaves)
+    patterns = Table(title=f"{name}: top {top} of {block['unique_patterns']} patterns")
+    for column in ("count", "error type", "message", "construct", "signature", "example"):
+        patterns.add_column(column, justify="right" if column == "count" else "left")
+    for row in block["patterns"]:
+        patterns.add_row(
+            str(row["count"]),
+            row["error_type"],
+            row["message"] or "-",
+            row["construct"] or "-",
+            row["signature"][:12],
+            row["example_task_id"],
+        )
+    console.print(patterns)
+
+
+# --- trends ----------------------------------------------------------------------------------------------------------
+
+
+def trend_report(documents: list[tuple[str, dict]], *, group_by: str) -> dict:
+    """Each fine-grained error type's share of the failures, per run (and per model), in the order given."""
+    runs = [label for label, _ in documents]
+    shares: dict[str, dict[str, dict[str, float]]] = defaultdict(lambda: defaultdict(dict))
+    failures: dict[str, dict[str, int]] = defaultdict(dict)
+    for label, document in documents:
+        several = len(_strategies(document["detailed_results"])) > 1
+        by_group: dict[str, Counter] = defaultdict(Counter)
+        for row, diagnosis, _ in _diagnosed(document["detailed_results"]):
+            group = row_key(row, several) if group_by == "model" else "all"
+            by_group[group][diagnosis.leaf.value] += 1
+        for group, leaves in by_group.items():
+            total = sum(leaves.values())
+            failures[group][label] = total
+            for leaf, count in leaves.items():
+                shares[group][leaf][label] = round(count / total, 4)
+    out = {}
+    for group in sorted(shares):
+        rows = []
+        for leaf in sorted(shares[group]):
+            values = [shares[group][leaf].get(run, 0.0) for run in runs]
+            rows.append(
+                {
+                    "error_type": leaf,
+                    "shares": dict(zip(runs, values, strict=True)),
+                    "change": round(values[-1] - values[0], 4),
+                }
+            )
+        rows.sort(key=lambda r: (-max(r["shares"].values()), r["error_type"]))
+        out[group] = {"failures": {run: failures[group].get(run, 0) for run in runs}, "error_types": rows}
+    return {"runs": runs, "group_by": group_by, "groups": out}
+
+
+@analyze.command("trends")
+@click.option(
+    "--input",
+    "inputs",
+    required=True,
+    help="Comma-separated results.json files of `codequalbench evaluate`, oldest first: a.json,b.json,c.json.",
+)
+@click.option("--group-by", type=click.Choice(["model", "run"]), default="run", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the trends as JSON.")
+def trends(inputs, group_by, as_json):
+    """How each fine-grained error type's share of the failures moves across runs (per model with --group-by model)."""
+    paths = [p.strip() for p in inputs.split(",") if p.strip()]
+    if len(paths) < 2:
+        fail("--input needs at least two results files, comma-separated.", code=2)
+    labels = [Path(p).stem for p in paths]
+    if len(set(labels)) < len(labels):
+        labels = paths
+    report = trend_report(
+        [(label, load_document(p)) for label, p in zip(labels, paths, strict=True)], group_by=group_by
+    )
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    console = _console()
+    for group, block in report["groups"].items():
+        table = Table(title=f"{group}: share of failures per error type")
+        table.add_column("error type")
+        for run in report["runs"]:
+            table.add_column(f"{run} ({block['failures'][run]})", justify="right")
+        table.add_column("change", justify="right")
+        for row in block["error_types"]:
+            table.add_row(
+                row["error_type"], *(f"{100 * v:.1f}%" for v in row["shares"].values()), f"{100 * row['change']:+.1f}pp"
+            )
+        console.print(table)
+
+
+# --- correlate -------------------------------------------------------------------------------------------------------
+
+
+def correlation_report(document: dict, variables: list[str], *, method: str) -> dict:
+    from evaluations.correlation import VariableError, correlate
+
+    try:
+        return correlate(document["detailed_results"], variables, method=method)
+    except VariableError as exc:
+        fail(str(exc), code=2)
+
+
+def _p_value(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.3g}" + (" *" if value < ALPHA else "")
+
+
+@analyze.command("correlate")
+@input_option
+@click.option(
+    "--variables",
+    required=True,
+    help="Comma-separated: pass_rate (the outcome) and per-sample metrics, e.g. pass_rate,perplexity,codebleu. A "
+    "metric stands for its main value (security: score, ast_similarity: similarity); metric.field names another "
+    "field (perplexity.mean_entropy); quality fields (maintainability_index) and execution_time work too.",
+)
+@click.option(
+    "--method",
+    type=click.Choice(["auto", "t"]),
+    default="auto",
+    show_default=True,
+    help="p-values: auto is exact (every permutation) for n <= 8, else the t-distribution; t: always the latter.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the correlations as JSON.")
+def correlate_command(input_path, variables, method, as_json):
+    """Per model: Spearman's rho between passing (1/0 per sample) and each variable, over the samples that have it,
+    with their number and a two-sided p-value (* below 0.05)."""
+    report = correlation_report(load_document(input_path), variables.split(","), method=method)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    console = _console()
+    for name, block in report["models"].items():
+        console.print(
+            f"[bold]{name}[/bold]: Spearman with passing ({block['samples']} samples, "
+            f"pass rate {block['pass_rate']:.3f})"
+        )
+        table = Table()
+        for column in ("variable", "n", "rho", "p-value", "note"):
+            table.add_column(column, justify="left" if column in ("variable", "note") else "right")
+        for variable, found in block["correlations"].items():
+            table.add_row(variable, str(found["n"]), _number(found["rho"]), _p_value(found["p_value"]), found["note"])
+        console.print(table)

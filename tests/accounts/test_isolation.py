@@ -12,6 +12,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts import services
 from accounts.models import ApiToken, AuditLog, Membership, Organization, OrganizationMembership, Project
+from errors.models import ErrorPattern
 from evaluations.models import BenchmarkSuite, Evaluation, Problem
 from models_registry.models import ModelEndpoint
 from models_registry.services import model_endpoint_create
@@ -34,12 +35,17 @@ OBJECT_IN_TENANT_A = {
     BenchmarkSuite: lambda w: custom_suite_in(w.a.project, w.a.user("curator"), name="a-suite"),
     Problem: lambda w: custom_suite_in(w.a.project, w.a.user("curator"), name="a-problems").problems.first(),
     Evaluation: lambda w: evaluation_in(w.a),
+    # Patterns come from analysis; an annotated one stands for what a curator of tenant A wrote.
+    ErrorPattern: lambda w: ErrorPattern.objects.get_or_create(
+        project=w.a.project, pattern_hash="a" * 64, defaults={"error_type": "semantic.name_error", "title": "A's"}
+    )[0],
 }
 
 # Routes that are not viewsets must be listed here with the reason they cannot leak tenant data.
 NON_VIEWSET_ROUTES = {
     "auth-login": "exchanges credentials for a token; returns no stored data",
     "auth-me": "returns the caller's own user, organizations and roles only",
+    "metric-list": "lists the metric classes installed on the server (names, descriptions); no tenant data",
 }
 
 WRITE_BODY = {"name": "taken over", "role": "viewer", "description": "x", "slug": "taken-over"}

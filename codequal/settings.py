@@ -333,6 +333,13 @@ MODEL_TEST_TIMEOUT = env.float("MODEL_TEST_TIMEOUT", default=60.0)
 # httpx2 logs every request at INFO: one line per generated sample during an evaluation is noise, not signal.
 LOGGING["loggers"]["httpx2"] = {"level": env.str("MODEL_HTTP_LOG_LEVEL", default="WARNING")}
 
+# Tuning (LoRA jobs on the "gpu" queue): job work directories (checkpoints, adapters) go under TUNING_ARTIFACTS_DIR;
+# merged tuned checkpoints, registered as hf endpoints, under TUNING_MODELS_DIR, which must lie inside HF_MODEL_DIRS
+# (empty: "tuned" in the first of them). TUNING_JOB_TIMEOUT: seconds an RQ worker lets one job run.
+TUNING_ARTIFACTS_DIR = Path(env.str("TUNING_ARTIFACTS_DIR", default=str(DATA_DIR / "tuning"))).expanduser().resolve()
+TUNING_MODELS_DIR = env.str("TUNING_MODELS_DIR", default="")
+TUNING_JOB_TIMEOUT = env.int("TUNING_JOB_TIMEOUT", default=24 * 3600)
+
 # --- Suite imports ----------------------------------------------------------------------------------------------------
 # Largest suite file accepted (downloaded, uploaded or decompressed), and how long a URL download may take in all.
 SUITE_IMPORT_MAX_BYTES = env.int("SUITE_IMPORT_MAX_BYTES", default=256 << 20)

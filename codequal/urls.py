@@ -16,6 +16,7 @@ urlpatterns = [
     path("api/v1/", include("models_registry.api.urls")),
     path("api/v1/", include("evaluations.api.urls")),
     path("api/v1/", include("errors.api.urls")),
+    path("api/v1/", include("tuning.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     re_path(r"^api/", views.not_found),

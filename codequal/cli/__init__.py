@@ -24,7 +24,7 @@ def main():
     """CodeQualBench: evaluate AI code-generation models in a sandbox and report what they get right and wrong."""
 
 
-from . import analyze, benchmark, evaluate, models, platform, score, suites, tokens  # noqa: E402
+from . import analyze, benchmark, evaluate, models, platform, score, suites, tokens, tune  # noqa: E402
 
 main.add_command(platform.init)
 main.add_command(platform.serve)
@@ -39,3 +39,4 @@ main.add_command(evaluate.evaluate)
 main.add_command(evaluate.resume)
 main.add_command(analyze.analyze)
 main.add_command(score.score)
+main.add_command(tune.tune)

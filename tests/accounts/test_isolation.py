@@ -17,6 +17,8 @@ from evaluations.models import BenchmarkSuite, Evaluation, Problem
 from models_registry.models import ModelEndpoint
 from models_registry.services import model_endpoint_create
 from tests.evaluations.suite_helpers import custom_suite_in, evaluation_in
+from tests.tuning.helpers import dataset_in, job_in
+from tuning.models import TuningDataset, TuningJob
 
 # How to get (or make) an object that belongs to tenant A, per model served by a viewset.
 OBJECT_IN_TENANT_A = {
@@ -35,6 +37,8 @@ OBJECT_IN_TENANT_A = {
     BenchmarkSuite: lambda w: custom_suite_in(w.a.project, w.a.user("curator"), name="a-suite"),
     Problem: lambda w: custom_suite_in(w.a.project, w.a.user("curator"), name="a-problems").problems.first(),
     Evaluation: lambda w: evaluation_in(w.a),
+    TuningDataset: lambda w: dataset_in(w.a),
+    TuningJob: lambda w: job_in(w.a),
     # Patterns come from analysis; an annotated one stands for what a curator of tenant A wrote.
     ErrorPattern: lambda w: ErrorPattern.objects.get_or_create(
         project=w.a.project, pattern_hash="a" * 64, defaults={"error_type": "semantic.name_error", "title": "A's"}

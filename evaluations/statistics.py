@@ -147,17 +147,27 @@ def paired_comparison(
     )
 
 
-def describe(values: Iterable[float | None]) -> dict:
-    """Count, mean, median, min and max of the values that are not None."""
+def describe(values: Iterable[float | None], *, quartiles: bool = False) -> dict:
+    """Count, mean, median, min and max of the values that are not None (and p25, p75 with ``quartiles``)."""
     present = sorted(v for v in values if v is not None)
     if not present:
-        return {"count": 0, "mean": None, "median": None, "min": None, "max": None}
-    middle = len(present) // 2
-    median = present[middle] if len(present) % 2 else (present[middle - 1] + present[middle]) / 2
-    return {
+        empty = {"count": 0, "mean": None, "median": None, "min": None, "max": None}
+        return {**empty, "p25": None, "p75": None} if quartiles else empty
+    out = {
         "count": len(present),
         "mean": sum(present) / len(present),
-        "median": median,
+        "median": _quantile(present, 0.5),
         "min": present[0],
         "max": present[-1],
     }
+    if quartiles:
+        out["p25"], out["p75"] = _quantile(present, 0.25), _quantile(present, 0.75)
+    return out
+
+
+def _quantile(ordered: list[float], q: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default method), on already sorted values."""
+    position = (len(ordered) - 1) * q
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)

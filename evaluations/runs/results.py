@@ -95,7 +95,7 @@ def _model_block(run_model: EvaluationModel, strategy: str, rows: list[dict], co
         "error_categories": dict(Counter(r["error_category"] for r in rows if r["error_category"])),
         "execution_time_s": describe([r["duration_s"] for r in rows]),
         "peak_memory_kb": describe([r["peak_memory_kb"] for r in rows]),
-        "quality": {f: describe([(r["metrics"] or {}).get(f) for r in rows]) for f in QUALITY_FIELDS},
+        "quality": _quality(rows),
         "generation": {
             "latency_ms": describe([r["generation_latency_ms"] for r in rows]),
             "prompt_tokens": sum(r["prompt_tokens"] or 0 for r in rows),
@@ -123,6 +123,29 @@ def _plugin_aggregates(rows: list[dict], config: dict) -> dict:
         if metric is None or getattr(metric, "inline", False):
             continue
         out[name] = metric.aggregate([(r["metrics"] or {})[name] for r in rows if name in (r["metrics"] or {})])
+    return out
+
+
+# radon's letter ranks: cyclomatic complexity A 1-5, B 6-10, C 11-20, D 21-30, E 31-40, F 41+; maintainability
+# index A > 19, B 10-19, C <= 9 (radon's own thresholds).
+COMPLEXITY_RANKS = (("A", 5), ("B", 10), ("C", 20), ("D", 30), ("E", 40), ("F", float("inf")))
+MAINTAINABILITY_RANKS = (("C", 9.999999), ("B", 19.999999), ("A", float("inf")))
+
+
+def _ranks(values, ranks) -> dict[str, int]:
+    counts = dict.fromkeys((name for name, _ in ranks), 0)
+    for value in values:
+        if value is not None:
+            counts[next(name for name, bound in ranks if value <= bound)] += 1
+    return counts
+
+
+def _quality(rows: list[dict]) -> dict:
+    """Each quality field's distribution (with quartiles), and samples per radon rank."""
+    values = {f: [(r["metrics"] or {}).get(f) for r in rows] for f in QUALITY_FIELDS}
+    out = {f: describe(v, quartiles=True) for f, v in values.items()}
+    out["complexity_ranks"] = _ranks(values["cyclomatic_complexity"], COMPLEXITY_RANKS)
+    out["maintainability_ranks"] = _ranks(values["maintainability_index"], MAINTAINABILITY_RANKS)
     return out
 
 

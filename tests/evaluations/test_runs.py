@@ -84,6 +84,9 @@ def test_reference_run_completes_and_every_canonical_solution_passes(tenant, eva
     assert block["pass_at_k"] == {"pass@1": 1.0, "pass@2": 1.0}
     assert block["confidence_intervals"]["pass@1"] == [1.0, 1.0]
     assert block["quality"]["cyclomatic_complexity"]["count"] == 10
+    quality = block["quality"]
+    assert quality["maintainability_index"]["p25"] <= quality["maintainability_index"]["p75"]
+    assert sum(quality["complexity_ranks"].values()) == sum(quality["maintainability_ranks"].values()) == 10
     assert evaluation.environment["suite"] == {
         "name": "humaneval",
         "version": humaneval_installed.version,

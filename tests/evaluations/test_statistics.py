@@ -222,3 +222,24 @@ def test_describe_of_nothing():
     assert describe([]) == empty
     assert describe([None, None]) == empty
     assert describe(iter([7])) == {"count": 1, "mean": 7.0, "median": 7, "min": 7, "max": 7}
+
+
+@pytest.mark.parametrize(
+    "values", [[3.0], [1, 2], [5, 1, 4, 2, 3], [0.5, 9.25, 9.25, 2, 7, 1.5, 100], list(range(1, 12))]
+)
+def test_describe_quartiles_follow_numpy_linear_interpolation(values):
+    import numpy
+
+    found = describe([*values, None], quartiles=True)
+    assert found["count"] == len(values)
+    for key, q in (("p25", 25), ("median", 50), ("p75", 75)):
+        assert found[key] == pytest.approx(float(numpy.percentile(values, q)), abs=1e-12)
+    assert describe([None], quartiles=True) == {
+        "count": 0,
+        "mean": None,
+        "median": None,
+        "min": None,
+        "max": None,
+        "p25": None,
+        "p75": None,
+    }

@@ -175,3 +175,35 @@ def codebleu(samples_file, seeds, reference_python, json_out):
     click.echo(f"verdict    : {'agrees' if result.agrees else 'DISAGREES'}")
     if json_out:
         json_out.write_text(json.dumps(result.as_dict(), indent=2))
+
+
+@benchmark.command("portal")
+@click.option("--samples", default=10_000, show_default=True, help="Samples in the benchmark evaluation.")
+@click.option("--runs", default=7, show_default=True, help="Requests per page; the median is reported.")
+@click.option("--keep", is_flag=True, help="Keep the benchmark evaluation (default: delete it afterwards).")
+@click.option("--user", "username", help="Act as this user (default: the first superuser).")
+@click.option(
+    "--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the figures here."
+)
+def portal(samples, runs, keep, username, json_out):
+    """Server time of the portal's results page for an evaluation of --samples samples (target: under 1 s)."""
+    setup_django()
+    from frontend.bench import portal_benchmark
+
+    from .context import resolve_actor
+
+    actor = resolve_actor(username)
+    click.echo(f"Writing an evaluation of {samples} samples, then requesting its pages {runs} times ...", err=True)
+    figures = portal_benchmark(actor=actor, samples=samples, runs=runs, keep=keep)
+    click.echo(f"database : {figures.database}")
+    click.echo(
+        f"samples  : {figures.samples} ({figures.models} models x {figures.problems} problems), "
+        f"written in {figures.insert_s:.2f} s{f' as evaluation {figures.evaluation_id}' if keep else ''}"
+    )
+    click.echo(
+        f"results  : median {figures.results_median_s * 1000:7.1f} ms  (min {figures.results_min_s * 1000:.1f}, "
+        f"max {figures.results_max_s * 1000:.1f}; {figures.results_queries} queries)  target: under 1000 ms"
+    )
+    click.echo(f"compare  : median {figures.compare_median_s * 1000:7.1f} ms")
+    if json_out:
+        json_out.write_text(json.dumps(figures.as_dict(), indent=2))

@@ -4,8 +4,7 @@ from itertools import groupby
 from django import forms
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
-from django.contrib.auth.decorators import login_required
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import get_object_or_404, redirect
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
@@ -14,6 +13,8 @@ from accounts.models import ApiToken
 from accounts.selectors import project_overview
 from accounts.throttles import login_throttle_wait
 from codequal.exceptions import ApplicationError
+
+from ..portal import portal_page, render_page
 
 
 class PortalLoginView(auth_views.LoginView):
@@ -42,17 +43,19 @@ class PortalLoginView(auth_views.LoginView):
 
 
 class PortalLogoutView(auth_views.LogoutView):
+    """Session sign-out, audited."""
+
     def post(self, request, *args, **kwargs):
         if request.user.is_authenticated:
             services.logout_recorded(request=request, user=request.user)
         return super().post(request, *args, **kwargs)
 
 
-@login_required
+@portal_page
 def home(request):
     projects = list(project_overview(user=request.user).select_related("organization"))
     organizations = [(org, list(items)) for org, items in groupby(projects, key=lambda p: p.organization)]
-    return render(request, "frontend/home.html", {"organizations": organizations})
+    return render_page(request, "frontend/home.html", {"organizations": organizations})
 
 
 class TokenForm(forms.Form):
@@ -62,7 +65,7 @@ class TokenForm(forms.Form):
     )
 
 
-@login_required
+@portal_page
 def tokens(request):
     created_key = None
     form = TokenForm(request.POST or None)
@@ -77,10 +80,10 @@ def tokens(request):
         except ApplicationError as exc:
             form.add_error(None, exc.message)
     rows = ApiToken.objects.for_user(request.user, "view")
-    return render(request, "frontend/tokens.html", {"form": form, "tokens": rows, "created_key": created_key})
+    return render_page(request, "frontend/tokens.html", {"form": form, "tokens": rows, "created_key": created_key})
 
 
-@login_required
+@portal_page
 @require_POST
 def token_revoke(request, pk: int):
     token = get_object_or_404(ApiToken.objects.for_user(request.user, "delete"), pk=pk)

@@ -136,7 +136,9 @@ def sandbox_cgroup_base() -> Path | None:
             except OSError as exc:
                 support = CgroupSupport(False, f"cannot set up a cgroup subtree under {support.path}: {exc}")
         if base is None:
-            logger.warning("sandbox: no cgroup limits (%s); programs are limited by rlimits only", support.reason)
+            # The common case (no delegated cgroup v2): rlimits are the documented fallback, and `codequalbench
+            # status` shows which applies; a warning on every command would be noise.
+            logger.info("sandbox: no cgroup limits (%s); programs are limited by rlimits only", support.reason)
         else:
             logger.info("sandbox: per-program cgroup v2 limits under %s", base)
         _state.update(base=base, reason=support.reason)

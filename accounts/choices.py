@@ -41,3 +41,7 @@ class AuditAction(models.TextChoices):
     EVALUATION_CANCELLED = "evaluation_cancelled", "Evaluation cancelled"
     EVALUATION_RESUMED = "evaluation_resumed", "Evaluation resumed"
     EVALUATION_DELETED = "evaluation_deleted", "Evaluation deleted"
+    TUNING_DATASET_CREATED = "tuning_dataset_created", "Tuning dataset built"
+    TUNING_JOB_CREATED = "tuning_job_created", "Tuning job started"
+    TUNING_JOB_CANCELLED = "tuning_job_cancelled", "Tuning job cancelled"
+    TUNING_JOB_RESUMED = "tuning_job_resumed", "Tuning job resumed"

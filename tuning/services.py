@@ -9,8 +9,10 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from accounts.choices import AuditAction
 from accounts.models import Project
 from accounts.selectors import project_user_can
+from accounts.services import audit_record
 from codequal.exceptions import ApplicationError, ConflictError
 from codequal.jobs import enqueue
 from codequal.realtime import notify
@@ -192,6 +194,17 @@ def tuning_dataset_create(
         for split, examples in ((DatasetSplit.TRAIN, result.train), (DatasetSplit.HELD_OUT, result.held_out))
         for position, example in enumerate(examples)
     )
+    audit_record(
+        action=AuditAction.TUNING_DATASET_CREATED,
+        actor=actor,
+        project=project,
+        target=dataset,
+        data={
+            "strategy": strategy,
+            "evaluations": [e.pk for e in evaluations],
+            "examples": dataset.counts.get("examples", {}),
+        },
+    )
     return dataset
 
 
@@ -268,6 +281,13 @@ def tuning_job_create(
         hyperparameters=parsed.as_dict(),
         created_by=actor if actor.is_authenticated else None,
     )
+    audit_record(
+        action=AuditAction.TUNING_JOB_CREATED,
+        actor=actor,
+        project=project,
+        target=job,
+        data={"base_model": base_endpoint.name, "dataset": str(dataset), "hyperparameters": job.hyperparameters},
+    )
     publish(job)
     _enqueue(job)
     return job
@@ -282,6 +302,7 @@ def tuning_job_cancel(*, actor, job: TuningJob) -> TuningJob:
     job.refresh_from_db()
     if not changed:
         raise ConflictError(f"The job is {job.status}; only pending or running jobs can be cancelled.")
+    audit_record(action=AuditAction.TUNING_JOB_CANCELLED, actor=actor, project=job.project, target=job)
     publish(job, message="The job was cancelled.")
     return job
 
@@ -296,6 +317,13 @@ def tuning_job_resume(*, actor, job: TuningJob) -> TuningJob:
     job.refresh_from_db()
     if not changed:
         raise ConflictError(f"The job is {job.status}; only failed or cancelled jobs can be resumed.")
+    audit_record(
+        action=AuditAction.TUNING_JOB_RESUMED,
+        actor=actor,
+        project=job.project,
+        target=job,
+        data={"from_step": job.current_step},
+    )
     publish(job)
     _enqueue(job)
     return job

@@ -1,6 +1,7 @@
-// Live progress of an evaluation over the WebSocket (/ws/): the session cookie authenticates the connection, the
-// page subscribes to "evaluation:<id>" and moves the progress bar, current model, ETA and result rows as events
-// arrive. Every value from the server is written with textContent: model names and task ids are never HTML.
+// Live progress of an evaluation, or of a tuning job, over the WebSocket (/ws/): the session cookie authenticates the
+// connection, the page subscribes to "evaluation:<id>" (or "tuning:<id>") and moves the progress bar, current model,
+// ETA and result rows (or stage, step, losses and the loss curve) as events arrive. Every value from the server is
+// written with textContent: model names and task ids are never HTML.
 "use strict";
 (function () {
   var FINISHED = ["completed", "failed", "cancelled"];
@@ -150,12 +151,125 @@
     }
   };
 
+  // A tuning job's page: "tuning:<id>" carries tuning_update events (status, stage, progress, step, loss). They move
+  // the bar and extend the loss curve; the full curve is read once from the API after subscribing and at the end.
+  function TuningLive(state) {
+    this.state = state;
+    this.events = 0;
+    this.attempts = 0;
+    this.lastStep = state.last_step || 0;
+    this.lastValidation = null;
+  }
+
+  TuningLive.prototype.connect = PortalLive.prototype.connect;
+  TuningLive.prototype.count = PortalLive.prototype.count;
+  TuningLive.prototype.setStatus = PortalLive.prototype.setStatus;
+  TuningLive.prototype.showError = PortalLive.prototype.showError;
+
+  TuningLive.prototype.handle = function (data) {
+    switch (data.type) {
+      case "auth":
+        this.socket.send(JSON.stringify({ type: "subscribe", channel: this.state.channel }));
+        break;
+      case "subscribed":
+        $("live-connection").textContent = "live";
+        this.sync();
+        break;
+      case "tuning_update":
+        this.count();
+        this.show(data);
+        this.extend(data);
+        if (data.message) this.showError(data.message);
+        if (FINISHED.indexOf(data.status) >= 0) this.finish();
+        break;
+      case "error":
+        if (data.code === "unauthenticated" || data.code === "not_found") $("live-connection").textContent = "not allowed";
+        break;
+      default: break;
+    }
+  };
+
+  function lossText(value) { return typeof value === "number" ? value.toFixed(4) : "—"; }
+
+  TuningLive.prototype.show = function (data) {
+    if (data.status) this.setStatus(data.status);
+    if (data.stage) $("tuning-stage").textContent = data.stage;
+    if (typeof data.progress === "number") $("live-bar").style.width = (Math.min(1, data.progress) * 100).toFixed(1) + "%";
+    if (typeof data.step === "number") $("tuning-step").textContent = String(data.step);
+    if (typeof data.total_steps === "number") $("tuning-total").textContent = String(data.total_steps);
+    $("tuning-loss").textContent = lossText(data.loss);
+    $("tuning-validation-loss").textContent = lossText(data.validation_loss);
+  };
+
+  TuningLive.prototype.chart = function () {
+    var element = $("loss-curve");
+    return window.Plotly && element && element.getAttribute("data-rendered") === "true" ? element : null;
+  };
+
+  // Events come at most once a second: each adds the latest step (and a new validation loss) to the curve.
+  TuningLive.prototype.extend = function (data) {
+    var element = this.chart();
+    if (!element || typeof data.step !== "number" || data.step <= this.lastStep || typeof data.loss !== "number") return;
+    this.lastStep = data.step;
+    window.Plotly.extendTraces(element, { x: [[data.step]], y: [[data.loss]] }, [0]);
+    if (typeof data.validation_loss === "number" && data.validation_loss !== this.lastValidation) {
+      this.lastValidation = data.validation_loss;
+      window.Plotly.extendTraces(element, { x: [[data.step]], y: [[data.validation_loss]] }, [1]);
+    }
+  };
+
+  TuningLive.prototype.sync = function () {
+    var self = this;
+    fetch(this.state.api_url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (response) { return response.ok ? response.json() : null; })
+      .then(function (row) {
+        if (!row) return;
+        self.show({ status: row.status, stage: row.stage, progress: row.progress, step: row.current_step,
+                    total_steps: row.total_steps, loss: row.loss, validation_loss: row.validation_loss });
+        self.redraw(row.loss_curve || []);
+        if (row.error_message) self.showError(row.error_message);
+        if (FINISHED.indexOf(row.status) >= 0) self.finish();
+      })
+      .catch(function () { /* the next event brings the numbers anyway */ });
+  };
+
+  TuningLive.prototype.redraw = function (curve) {
+    var element = this.chart();
+    if (!element) return;
+    var validated = curve.filter(function (p) { return typeof p.validation_loss === "number"; });
+    var steps = function (p) { return p.step; };
+    window.Plotly.restyle(element, {
+      x: [curve.map(steps), validated.map(steps)],
+      y: [curve.map(function (p) { return p.loss; }), validated.map(function (p) { return p.validation_loss; })]
+    }, [0, 1]);
+    if (curve.length) this.lastStep = curve[curve.length - 1].step;
+    $("loss-steps").textContent = curve.length + " step" + (curve.length === 1 ? "" : "s") + " recorded";
+  };
+
+  TuningLive.prototype.finish = function () {
+    if (this.finished) return;
+    this.finished = true;
+    var cancel = $("tuning-cancel");
+    if (cancel) cancel.hidden = true;
+    this.sync();
+    if (this.socket && this.socket.readyState === WebSocket.OPEN) {
+      this.socket.send(JSON.stringify({ type: "unsubscribe", channel: this.state.channel }));
+    }
+  };
+
   document.addEventListener("DOMContentLoaded", function () {
     var source = $("live-state");
-    if (!source) return;
-    var state = JSON.parse(source.textContent);
-    var live = new PortalLive(state);
-    window.portalLive = live;
-    if (!state.finished) live.connect();
+    if (source) {
+      var state = JSON.parse(source.textContent);
+      var live = new PortalLive(state);
+      window.portalLive = live;
+      if (!state.finished) live.connect();
+    }
+    var tuning = $("tuning-state");
+    if (tuning) {
+      var tuningState = JSON.parse(tuning.textContent);
+      window.tuningLive = new TuningLive(tuningState);
+      if (!tuningState.finished) window.tuningLive.connect();
+    }
   });
 })();

@@ -8,7 +8,6 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import ParseError
-from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import BaseParser, FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import JSONRenderer
@@ -16,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from codequal.api.exceptions import ErrorSerializer
+from codequal.api.negotiation import FileFormatNegotiation
 from codequal.api.viewsets import ScopedGenericViewSet, ScopedReadOnlyModelViewSet
 from codequal.exceptions import ApplicationError
 
@@ -130,14 +130,6 @@ class YAMLParser(BaseParser):
 
 class TextYAMLParser(YAMLParser):
     media_type = "text/yaml"
-
-
-class JSONOnlyNegotiation(DefaultContentNegotiation):
-    """Ignores ``?format=`` (the export's file format, not a renderer): errors are JSON, files are built by hand."""
-
-    def select_renderer(self, request, renderers, format_suffix=None):
-        renderer = renderers[0]
-        return renderer, renderer.media_type
 
 
 class EvaluationFilterSet(django_filters.FilterSet):
@@ -329,7 +321,7 @@ class EvaluationViewSet(
         scope_verb="view",
         filter_backends=[],
         renderer_classes=[JSONRenderer],
-        content_negotiation_class=JSONOnlyNegotiation,
+        content_negotiation_class=FileFormatNegotiation,
     )
     def export(self, request, pk=None):
         evaluation = self.get_object()

@@ -3,11 +3,11 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status
 from rest_framework.decorators import action
-from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from codequal.api.exceptions import ErrorSerializer
+from codequal.api.negotiation import FileFormatNegotiation
 from codequal.api.viewsets import ScopedGenericViewSet
 
 from .. import services
@@ -17,13 +17,6 @@ from ..selectors import dataset_export_lines
 from . import serializers as s
 
 ERRORS = {400: ErrorSerializer, 403: ErrorSerializer, 404: ErrorSerializer, 409: ErrorSerializer}
-
-
-class _FileFormatNegotiation(DefaultContentNegotiation):
-    """Ignores ``?format=`` (the file's format, not a renderer): errors are JSON, the file is built by hand."""
-
-    def select_renderer(self, request, renderers, format_suffix=None):
-        return renderers[0], renderers[0].media_type
 
 
 class _CreateReadDelete(
@@ -88,7 +81,7 @@ class TuningDatasetViewSet(_CreateReadDelete):
         scope_verb="view",
         filter_backends=[],
         renderer_classes=[JSONRenderer],
-        content_negotiation_class=_FileFormatNegotiation,
+        content_negotiation_class=FileFormatNegotiation,
     )
     def export(self, request, pk=None):
         dataset = self.get_object()

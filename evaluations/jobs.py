@@ -123,9 +123,18 @@ def evaluation_finalize(evaluation_id: int) -> bool:
         evaluation.summary = {"summary": summary, "by_model": by_model}
         evaluation.save(update_fields=["status", "finished_at", "error_message", "summary", "updated_at"])
         # Error patterns learn from every finished run, once it is committed (idempotent per evaluation).
-        transaction.on_commit(lambda: error_patterns_update(evaluation=evaluation))
+        transaction.on_commit(lambda: _update_patterns(evaluation))
         channel = f"evaluation:{evaluation_id}"
         if status == EvaluationStatus.FAILED:
             notify(channel, "error", {"type": "failed", "message": evaluation.error_message[:500]})
         notify(channel, "complete", {"status": status, "summary": summary, "metrics": by_model})
     return True
+
+
+def _update_patterns(evaluation: Evaluation) -> None:
+    # The run is complete and committed whatever happens here: a failure of the analysis is logged, not raised into
+    # the job (it can be redone with a recompute).
+    try:
+        error_patterns_update(evaluation=evaluation)
+    except Exception:
+        logger.exception("error patterns of evaluation %s were not updated", evaluation.pk)

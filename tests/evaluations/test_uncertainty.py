@@ -19,8 +19,8 @@ from evaluations.runs.services import evaluation_create  # noqa: E402
 from models_registry.backends.hf import clear_model_cache  # noqa: E402
 from models_registry.services import model_endpoint_create  # noqa: E402
 from tests.evaluations.suite_helpers import custom_suite_in  # noqa: E402
+from tests.tiny_lm import save, tiny_gpt2, tiny_tokenizer  # noqa: E402
 
-EOS = "<|endoftext|>"
 PROMPT = 'def add(a, b):\n    """Return a + b."""\n'
 COMPLETION = "    total = a + b\n    if total:\n        return total\n    return a + b\n"
 TRAINING = [
@@ -32,37 +32,13 @@ TRAINING = [
 ]
 
 
-def _tokenizer():
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = decoders.ByteLevel()
-    # An alphabet of the ASCII characters seen: every token decodes to a text of its own.
-    trainer = trainers.BpeTrainer(vocab_size=200, special_tokens=[EOS], initial_alphabet=[], show_progress=False)
-    bpe.train_from_iterator(TRAINING * 5, trainer)
-    return transformers.PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token=EOS, bos_token=EOS, pad_token=EOS)
-
-
 @pytest.fixture(scope="module")
 def models_dir(tmp_path_factory):
     """HF_MODEL_DIRS holding ``tiny`` (256 positions) and ``short`` (16 positions: long texts need windows)."""
     root = tmp_path_factory.mktemp("hf-models")
-    tokenizer = _tokenizer()
+    tokenizer = tiny_tokenizer(TRAINING * 5, vocab_size=200)
     for name, positions in (("tiny", 256), ("short", 16)):
-        config = transformers.GPT2Config(
-            vocab_size=len(tokenizer),
-            bos_token_id=tokenizer.eos_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-            n_positions=positions,
-            n_embd=32,
-            n_layer=2,
-            n_head=2,
-        )
-        torch.manual_seed(0)
-        model = transformers.GPT2LMHeadModel(config).eval()
-        model.save_pretrained(root / name)
-        tokenizer.save_pretrained(root / name)
+        save(root / name, tiny_gpt2(tokenizer, positions=positions), tokenizer)
     (root / "empty").mkdir()
     yield root
     clear_model_cache()

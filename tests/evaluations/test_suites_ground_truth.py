@@ -101,7 +101,10 @@ def test_every_mbpp_plus_reference_passes_base_and_plus_except_the_documented(pl
     report = plus_suites["mbpp-plus"]
     assert report.problems == 378
     assert {f["task_id"] for f in report.flagged} == MBPP_PLUS_FLAGGED_AT_IMPORT
-    assert "input #88: CandidateRaised: UnrepresentableValue" in report.flagged[0]["reason"]
+    # Its reference returns a value no exact encoding can carry at input #88; the inputs before it are slow, so on a
+    # heavily loaded machine the 120 s recording limit can end it first. Either way it cannot be judged.
+    reason = report.flagged[0]["reason"]
+    assert "input #88: CandidateRaised: UnrepresentableValue" in reason or "timeout" in reason, reason
 
     outcomes = _run_references(report.suite)
 

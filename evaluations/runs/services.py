@@ -97,7 +97,7 @@ def _plan(endpoint: ModelEndpoint, problems: list[Problem], config: RunConfig, s
 
 
 def _environment(suite: BenchmarkSuite, config: RunConfig, snapshots: list[dict]) -> dict:
-    from ..sandbox.engine import SandboxPool
+    from .execution import sandbox_pool
 
     versions = {}
     for package in PACKAGES:
@@ -106,7 +106,8 @@ def _environment(suite: BenchmarkSuite, config: RunConfig, snapshots: list[dict]
         except metadata.PackageNotFoundError:
             continue
     try:
-        pool = SandboxPool(environment=suite.environment, workers=1)
+        # The pool the run's chunks will use in this process: its backend probe is done once, not per evaluation.
+        pool = sandbox_pool(environment=suite.environment, parallel=config.parallel_execution)
         sandbox = {"backend": pool.backend, "isolated": pool.isolated, "environment": suite.environment}
     except ApplicationError as exc:
         raise ApplicationError(f"The sandbox is not usable here: {exc}") from exc

@@ -97,20 +97,6 @@ def _join_cgroup(fd):
     return "joined"
 
 
-def _setrlimit(name, value):
-    import resource
-
-    res = getattr(resource, name, None)
-    if res is None:
-        return
-    try:
-        _soft, hard = resource.getrlimit(res)
-        value = value if hard == resource.RLIM_INFINITY else min(value, hard)
-        resource.setrlimit(res, (value, value))
-    except (ValueError, OSError):
-        pass
-
-
 def _exception_info(exc, tb_limit=2000):
     tb = exc.__traceback__
     line = None

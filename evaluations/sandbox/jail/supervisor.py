@@ -24,7 +24,7 @@ import socket
 import sys
 import time
 
-from .candidate import run_candidate  # jail: concatenated
+from .candidate import prepare_candidates, run_candidate  # jail: concatenated
 from .common import (  # jail: concatenated
     _close_fds_except,  # jail: concatenated
     _devnull_std,  # jail: concatenated
@@ -135,6 +135,16 @@ class Supervisor:
         self.t_pid = None
         self.t_sock = None
         self.harness_restarts = 0
+
+    def _left_nothing(self, scratch):
+        """Remove the program's scratch directory and its parent if they are empty (rmdir never follows a link), and
+        say whether every writable place is then empty too: the usual case, which needs no walk of the tree."""
+        try:
+            os.rmdir(scratch)
+            os.rmdir(self.scratch_root)
+            return not any(os.listdir(root) for root in self.wipe_roots)
+        except OSError:
+            return False
 
     # T lives across programs; it is restarted whenever it dies or misbehaves.
     def start_harness(self):
@@ -291,8 +301,9 @@ class Supervisor:
             if len(output) > cap:
                 del output[: len(output) - cap]
         os.close(out_r)
-        for root in self.wipe_roots:
-            _wipe(root)
+        if not self._left_nothing(scratch):
+            for root in self.wipe_roots:
+                _wipe(root)
         os.makedirs(self.scratch_root, exist_ok=True)
         c_status, c_usage = statuses.get(c_pid, (None, None))
         return {
@@ -352,6 +363,7 @@ def main(config):
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     try:
         os.makedirs(config["scratch_root"], exist_ok=True)
+        prepare_candidates()
         supervisor = Supervisor(config)
         # Everything loaded so far is shared by every fork: keep the collector from walking (and so copying) it.
         gc.freeze()

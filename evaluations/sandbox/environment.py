@@ -33,7 +33,8 @@ class ExecutionEnvironment:
     site_packages: Path | None  # packages installed for programs
     packages: tuple[str, ...] = ()
     # Modules imported once per runner before programs fork from it. Empty by default: a runner without numpy
-    # forks three times faster, and the few programs that import numpy pay for it themselves.
+    # forks three times faster; programs whose source names numpy get a second runner that imported it
+    # (engine.ON_DEMAND_PRELOAD).
     preload: tuple[str, ...] = ()
 
     @property

@@ -133,6 +133,29 @@ def test_numpy_values_compare_as_the_official_harness_compares_them(sandbox_envi
     assert one(code, test=test).status == OutcomeStatus.PASSED
 
 
+def test_programs_that_name_numpy_fork_from_a_runner_that_imported_it(sandbox_environment):
+    harness = Harness(kind="check", entry_point="f", test="def check(candidate):\n    assert candidate(4) == 5\n")
+    patcher = "import numpy\nnumpy.add = lambda a, b: 0\ndef f(x):\n    return int(numpy.add(x, 1))\n"
+    honest = "import numpy\ndef f(x):\n    return int(numpy.add(x, 1))\n"
+    plain = "def f(x):\n    return x + 1\n"
+    programs = [
+        Program(id=name, code=code, harness=harness)
+        for name, code in (("patcher", patcher), ("honest", honest), ("plain", plain))
+    ]
+    pool = SandboxPool(workers=1)
+    assert pool.on_demand == ("numpy",)
+    patched, clean, lean = pool.run(programs)
+    # Each program still forks afresh: the monkeypatch of one is not seen by the next on the same runner.
+    assert patched.status == OutcomeStatus.FAILED
+    assert clean.status == OutcomeStatus.PASSED and lean.status == OutcomeStatus.PASSED
+    assert clean.details["preloaded"] == ["numpy"] and "preloaded" not in lean.details
+    # Without the preloaded runner the same program imports numpy itself, at many times the CPU.
+    pool.on_demand = ()
+    fresh = pool.run([programs[1]])[0]
+    assert fresh.status == OutcomeStatus.PASSED and "preloaded" not in fresh.details
+    assert clean.cpu_s < fresh.cpu_s / 3, (clean.cpu_s, fresh.cpu_s)
+
+
 def test_unrepresentable_values_never_compare_equal(sandbox_environment):
     code = "class Always:\n    def __eq__(self, other):\n        return True\ndef f(x):\n    return Always()\n"
     outcome = one(code)

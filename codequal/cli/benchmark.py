@@ -58,6 +58,11 @@ def sandbox(programs, samples_file, workers, our_workers, timeout_s, no_official
             f"  codequalbench : {ours['elapsed_s']:8.2f} s  {ours['programs_per_s']:8.1f} programs/s  "
             f"peak RSS {ours['peak_rss_mb']} MB  passed {ours['pass_count']}  timeouts {ours['timeouts']}"
         )
+        if ours["cpu_ms_per_program"] is not None:
+            click.echo(
+                f"  CPU           : {ours['cpu_s']:.1f} s in all (host {ours['host_cpu_s']:.1f} s); time-outs "
+                f"{ours['timeouts_cpu_s']:.1f} s; {ours['cpu_ms_per_program']:.2f} ms per other program"
+            )
         if "official" in r:
             off = r["official"]
             click.echo(

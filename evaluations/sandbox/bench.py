@@ -63,16 +63,33 @@ def run_ours(workload: Workload, workers: int, timeout_s: float) -> dict:
         program_for(p, c, i) for i, (p, c) in enumerate(zip(workload.problems, workload.completions, strict=True))
     ]
     pool = SandboxPool(workers=workers, limits=Limits(timeout_s=timeout_s))
+    host_before, jails_before = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     outcomes = pool.run(programs)
     elapsed = time.perf_counter() - started
+    # The runners have stopped and been reaped by now, so their CPU (and their programs') is in RUSAGE_CHILDREN.
+    host_cpu = _cpu_s(host_before, resource.getrusage(resource.RUSAGE_SELF))
+    jails_cpu = _cpu_s(jails_before, resource.getrusage(resource.RUSAGE_CHILDREN))
+    timed_out = [o for o in outcomes if o.status == "timeout"]
+    timeouts_cpu = sum(o.cpu_s or 0 for o in timed_out)
+    others = len(outcomes) - len(timed_out)
     return {
         "elapsed_s": elapsed,
         "passed": [o.passed for o in outcomes],
-        "timeouts": sum(o.status == "timeout" for o in outcomes),
+        "timeouts": len(timed_out),
         "peak_rss_mb": _peak_rss_mb(),
         "backend": pool.backend,
+        # Where the time went: everything this engine spent (the host process and every jail), what the time-outs
+        # took of it, and the cost of each other program, which is what per-program overhead decides.
+        "cpu_s": host_cpu + jails_cpu,
+        "host_cpu_s": host_cpu,
+        "timeouts_cpu_s": timeouts_cpu,
+        "cpu_ms_per_program": (host_cpu + jails_cpu - timeouts_cpu) / others * 1000 if others else None,
     }
+
+
+def _cpu_s(before, after) -> float:
+    return after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
 
 
 def _peak_rss_mb() -> float:

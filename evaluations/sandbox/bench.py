@@ -138,6 +138,9 @@ def run_official(workload: Workload, workers: int, timeout_s: float) -> dict:
             )
         )
         args = [bwrap, "--die-with-parent", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--new-session"]
+        # The private /tmp first: bwrap mounts in order, and a checkout or virtual environment under the host's /tmp
+        # (as in CI) must be bound on top of it, not hidden under it.
+        args += ["--tmpfs", "/tmp", "--proc", "/proc", "--dev", "/dev"]
         for path, link in library_mounts():
             args += ["--symlink", link, path] if link else ["--ro-bind", path, path]
         for path in {str(base), str(venv), str(package_dir)}:
@@ -146,12 +149,6 @@ def run_official(workload: Workload, workers: int, timeout_s: float) -> dict:
             "--ro-bind",
             str(job),
             "/job.json",
-            "--proc",
-            "/proc",
-            "--dev",
-            "/dev",
-            "--tmpfs",
-            "/tmp",
             "--dev-bind",
             "/dev/shm",
             "/dev/shm",

@@ -5,6 +5,7 @@ import contextlib
 import io
 import json
 import os
+import resource
 import signal
 import sys
 
@@ -35,8 +36,6 @@ _HARD_LIMITS = {}
 
 def prepare_candidates():
     """Signal dispositions, standard streams and rlimit ceilings for every program this supervisor will fork."""
-    import resource
-
     for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGALRM):
         signal.signal(sig, signal.SIG_DFL)
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
@@ -61,8 +60,6 @@ def prepare_candidates():
 
 
 def _limit_resources(limits, baseline_data, in_cgroup):
-    import resource
-
     wanted = {
         "RLIMIT_DATA": baseline_data + int(limits["memory_mb"]) * 1024 * 1024,
         "RLIMIT_CPU": int(limits["timeout_s"]) + 2,

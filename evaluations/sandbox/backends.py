@@ -22,6 +22,8 @@ JAIL_SITE_PACKAGES = "/opt/codequal/site-packages"
 STDLIB_PRELOAD = ("typing", "math", "re", "collections", "itertools", "functools", "string", "heapq", "bisect")
 JAIL_SCRATCH = "/tmp"
 
+# Between the jail modules in the runner's source (engine.runner_source): a form feed, which no module contains.
+MODULE_SEPARATOR = b"\n\f\n"
 # The bootstrap reads the runner's source and configuration from the control fd given as its argument.
 BOOTSTRAP = (
     "import os,sys,json\n"
@@ -36,7 +38,7 @@ BOOTSTRAP = (
     "src=r(int.from_bytes(r(4),'big'))\n"
     "cfg=json.loads(r(int.from_bytes(r(4),'big')))\n"
     "g={'__name__':'codequal_runner'}\n"
-    "exec(compile(src,'<codequal-runner>','exec'),g)\n"
+    "for m in src.split(b'\\n\\f\\n'):exec(compile(m,'<codequal-runner>','exec'),g)\n"
     "g['main'](cfg)\n"
 )
 

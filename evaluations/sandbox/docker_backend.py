@@ -117,7 +117,8 @@ if want and want != have:
 cfg['fds'] = [ci_r, co_w, sp_r, cd_r, vd_w]
 cfg['keep_fds'] = [IN, OUT, ci_w, sp_w, cd_w, co_r, vd_r]
 g = {'__name__': 'codequal_runner'}
-exec(compile(src, '<codequal-runner>', 'exec'), g)
+for module in src.split(b'\n\f\n'):
+    exec(compile(module, '<codequal-runner>', 'exec'), g)
 g['main'](cfg)
 """
 

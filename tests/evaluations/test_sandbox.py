@@ -5,6 +5,7 @@ import pytest
 from evaluations.sandbox.backends import SandboxUnavailable, make_backend
 from evaluations.sandbox.engine import SandboxPool
 from evaluations.sandbox.jail.codec import encode
+from evaluations.sandbox.jail.harness import COMPILE_HERE_MAX
 from evaluations.sandbox.types import Harness, Limits, OutcomeStatus, Program, TestPart
 from tests.evaluations.conftest import dev_samples, humaneval_program
 
@@ -101,6 +102,39 @@ def test_outcome_kinds(sandbox_environment):
     assert outcomes["error_call"].line == 2
     assert outcomes["error_load"].line == 2
     assert outcomes["timeout"].duration_s == pytest.approx(1.0, abs=0.3)
+
+
+def test_programs_are_compiled_by_the_checker_and_large_ones_by_the_candidate(sandbox_environment):
+    """Up to COMPILE_HERE_MAX the trusted harness compiles a program and the candidate receives code; a larger one
+    the candidate compiles under its own limits. Either way, a program that does not compile is an error at its
+    line, and one that defeats the compiler leaves the checker working for the programs after it."""
+    padding = "# " + "x" * 98 + "\n"
+    big = padding * (COMPILE_HERE_MAX // len(padding) + 1)
+    good, broken = "def f(x):\n    return x + 1\n", "def f(x):\n    return x +\n"
+    cases = {
+        "small": (good, OutcomeStatus.PASSED, None, None),
+        "big": (big + good, OutcomeStatus.PASSED, None, None),
+        "small_syntax": (broken, OutcomeStatus.ERROR, {"SyntaxError"}, 2),
+        "big_syntax": (big + broken, OutcomeStatus.ERROR, {"SyntaxError"}, big.count("\n") + 2),
+        "null_byte": (good + "\0", OutcomeStatus.ERROR, {"SyntaxError", "ValueError"}, None),
+        # The parser's stack overflows (MemoryError in 3.11) or the compiler recurses too deep, in the checker.
+        "too_deep": ("x = " + "-" * 60000 + "1\n" + good, OutcomeStatus.ERROR, {"MemoryError", "RecursionError"}, None),
+        "after": (good, OutcomeStatus.PASSED, None, None),
+    }
+    assert len(big) > COMPILE_HERE_MAX > len(cases["too_deep"][0])
+    harness = Harness(kind="check", entry_point="f", test="def check(candidate):\n    assert candidate(1) == 2\n")
+    programs = [Program(id=name, code=code, harness=harness) for name, (code, _, _, _) in cases.items()]
+    # One runner, so the same checker meets every program in turn.
+    outcomes = {o.program_id: o for o in SandboxPool(workers=1).run(programs)}
+    for name, (_, status, types, line) in cases.items():
+        outcome = outcomes[name]
+        assert outcome.status == status, (name, outcome)
+        if types:
+            assert outcome.exception_type in types, (name, outcome)
+            assert outcome.details["phase"] == "load", (name, outcome)
+        if line:
+            assert outcome.line == line, (name, outcome)
+    assert not any(o.details.get("harness_lost") for o in outcomes.values())
 
 
 def test_exceptions_cross_as_builtin_types_so_tests_can_expect_them(sandbox_environment):

@@ -1,9 +1,10 @@
-"""C, the candidate process: reads the program, executes it, then answers the harness's calls with exact-typed
-values. When the harness is done, C waits to be killed: a C that exits before that has exited early."""
+"""C, the candidate process: receives its program from the harness (compiled there), executes it, then answers the
+harness's calls with exact-typed values. When the harness is done, C waits to be killed: a C that exits before that
+has exited early."""
 
 import contextlib
 import io
-import json
+import marshal
 import os
 import resource
 import signal
@@ -15,7 +16,6 @@ from .common import (  # jail: concatenated
     RESULT,  # jail: concatenated
     _exception_info,  # jail: concatenated
     _join_cgroup,  # jail: concatenated
-    _read_exact,  # jail: concatenated
     read_frame,  # jail: concatenated
     send_json,  # jail: concatenated
     write_frame,  # jail: concatenated
@@ -30,6 +30,9 @@ def _wait_to_be_killed():
 # Everything below that each program's process needs and that does not depend on the program is set up once, in
 # the supervisor, before it forks any: a fork inherits it, and every page a program's process touches is a
 # copy-on-write fault (about 3.5 microseconds here), so work done once there is not repeated per program.
+# The reply that says the program loaded, framed once here (common.write_frame's format).
+_READY = b'{"ready":true}'
+READY_FRAME = len(_READY).to_bytes(4, "big") + _READY
 _RLIMITS = ("RLIMIT_DATA", "RLIMIT_CPU", "RLIMIT_NPROC", "RLIMIT_NOFILE", "RLIMIT_FSIZE", "RLIMIT_CORE")
 _HARD_LIMITS = {}
 
@@ -52,6 +55,7 @@ def prepare_candidates():
     except ValueError as exc:
         _exception_info(exc)
     decode(encode(([1, 2.5, "a", (None, True)], {"k": {1: frozenset({b"x"})}})))
+    marshal.loads(marshal.dumps(("f", compile("def f():\n    return 1\n", CANDIDATE_FILE, "exec"))))  # noqa: S302
     for name in _RLIMITS:
         res = getattr(resource, name, None)
         if res is not None:
@@ -59,7 +63,20 @@ def prepare_candidates():
                 _HARD_LIMITS[res] = resource.getrlimit(res)[1]
 
 
-def _limit_resources(limits, baseline_data, in_cgroup):
+_LIMIT_PLANS = {}
+
+
+def limit_plan(limits, baseline_data, in_cgroup):
+    """The setrlimit calls for a program's limits, worked out once per distinct limits by the supervisor, so the
+    program's own process only makes the calls."""
+    key = (tuple(sorted(limits.items())), baseline_data, in_cgroup)
+    plan = _LIMIT_PLANS.get(key)
+    if plan is None:
+        plan = _LIMIT_PLANS[key] = _plan_limits(limits, baseline_data, in_cgroup)
+    return plan
+
+
+def _plan_limits(limits, baseline_data, in_cgroup):
     wanted = {
         "RLIMIT_DATA": baseline_data + int(limits["memory_mb"]) * 1024 * 1024,
         "RLIMIT_CPU": int(limits["timeout_s"]) + 2,
@@ -71,25 +88,30 @@ def _limit_resources(limits, baseline_data, in_cgroup):
         # pids.max counts this program's own tree; RLIMIT_NPROC counts every process of the jail's uid (other
         # runners' included), so it is the limit only where there is no cgroup.
         wanted["RLIMIT_NPROC"] = int(limits["max_processes"])
+    plan = []
     for name, value in wanted.items():
         res = getattr(resource, name, None)
         if res not in _HARD_LIMITS:
             continue
         hard = _HARD_LIMITS[res]
         value = value if hard == resource.RLIM_INFINITY else min(value, hard)
+        plan.append((res, (value, value)))
+    return tuple(plan)
+
+
+def _apply_limits(plan):
+    for res, pair in plan:
         try:  # noqa: SIM105 - a bare try costs a program's process less than contextlib's machinery
-            resource.setrlimit(res, (value, value))
+            resource.setrlimit(res, pair)
         except (ValueError, OSError):
             pass
 
 
-def run_candidate(code_fd, code_len, sock_fd, out_fd, scratch, limits, baseline_data, cgroup_fd=None):
-    """The program's own process, forked from a supervisor that ran ``prepare_candidates``."""
+def run_candidate(sock_fd, out_fd, scratch, limit_plans, cgroup_fd=None):
+    """The program's own process, forked from a supervisor that ran ``prepare_candidates``. ``limit_plans``: the
+    rlimits to apply (``limit_plan``) outside a cgroup and inside one."""
     # First of all, before any of the program exists here: into the program's cgroup (memory, pids, cpu limits).
     in_cgroup = cgroup_fd is not None and _join_cgroup(cgroup_fd) == "joined"
-    raw = _read_exact(code_fd, code_len)
-    spec = json.loads(raw) if raw is not None else {}
-    del raw
     os.dup2(sock_fd, 3)
     os.dup2(out_fd, 1)
     os.dup2(out_fd, 2)
@@ -99,25 +121,31 @@ def run_candidate(code_fd, code_len, sock_fd, out_fd, scratch, limits, baseline_
     os.chdir(scratch)
     if os.environ:
         os.environ.clear()
-    _limit_resources(limits, baseline_data, in_cgroup)
+    _apply_limits(limit_plans[in_cgroup])
 
-    def reply(obj):
-        send_json(3, obj)
-
+    # The program, from the harness: (entry point, code object) compiled there, or (entry point, source) for this
+    # process to compile under its own limits (harness.py, _program_message). Only the trusted harness writes this
+    # frame, and only this process, the untrusted one, reads it: nothing the program makes is ever unmarshalled.
+    try:
+        entry, code = marshal.loads(read_frame(3))  # noqa: S302
+    except Exception:
+        _wait_to_be_killed()
     # Same namespace shape as the official harness: the program runs in an empty globals dict.
     namespace = {}
     try:
-        exec(compile(spec.get("code", ""), CANDIDATE_FILE, "exec"), namespace)
+        if type(code) is str:
+            code = compile(code, CANDIDATE_FILE, "exec", dont_inherit=True)
+        exec(code, namespace)
     except SystemExit as exc:
-        reply({"exit": _exception_info(exc)})
+        send_json(3, {"exit": _exception_info(exc)})
         _wait_to_be_killed()
     except BaseException as exc:
-        reply({"exec_error": _exception_info(exc)})
+        send_json(3, {"exec_error": _exception_info(exc)})
         _wait_to_be_killed()
-    entry = spec.get("entry_point", "")
     function = namespace.get(entry)
     if not callable(function):
-        reply(
+        send_json(
+            3,
             {
                 "exec_error": {
                     "type": "NameError",
@@ -126,10 +154,10 @@ def run_candidate(code_fd, code_len, sock_fd, out_fd, scratch, limits, baseline_
                     "traceback": "",
                     "message": f"name '{entry}' is not defined",
                 }
-            }
+            },
         )
         _wait_to_be_killed()
-    reply({"ready": True})
+    os.write(3, READY_FRAME)
     while True:
         try:
             request = read_frame(3)
@@ -141,15 +169,16 @@ def run_candidate(code_fd, code_len, sock_fd, out_fd, scratch, limits, baseline_
             args, kwargs = decode(request)
             result = function(*args, **kwargs)
         except SystemExit as exc:
-            reply({"exit": _exception_info(exc)})
+            send_json(3, {"exit": _exception_info(exc)})
             _wait_to_be_killed()
         except BaseException as exc:
-            reply({"raise": _exception_info(exc)})
+            send_json(3, {"raise": _exception_info(exc)})
             continue
         try:
             payload = encode(result)
         except (CodecError, RecursionError, MemoryError, ValueError) as exc:
-            reply(
+            send_json(
+                3,
                 {
                     "raise": {
                         "type": "UnrepresentableValue",
@@ -158,10 +187,10 @@ def run_candidate(code_fd, code_len, sock_fd, out_fd, scratch, limits, baseline_
                         "traceback": "",
                         "message": f"the return value cannot be compared: {exc}",
                     }
-                }
+                },
             )
             continue
         except BaseException as exc:
-            reply({"raise": _exception_info(exc)})
+            send_json(3, {"raise": _exception_info(exc)})
             continue
         write_frame(3, RESULT + payload)

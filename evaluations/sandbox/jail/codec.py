@@ -9,6 +9,8 @@ types (numpy's float64 is a float) travel as their base value or as a numpy tag;
 import base64
 import json
 
+from .common import compact_json  # jail: concatenated
+
 MAX_DEPTH = 200
 MAX_ITEMS = 10_000_000
 MAX_ITER_ITEMS = 1_000_000
@@ -136,7 +138,7 @@ def _unrepresentable(value):
 def encode(value) -> bytes:
     """Encode ``value`` to bytes (raises CodecError when it is nested too deeply)."""
     try:
-        return json.dumps(_encode(value, 0), separators=(",", ":")).encode()
+        return compact_json(_encode(value, 0)).encode()
     except RecursionError as exc:
         raise CodecError("value nested too deeply") from exc
 

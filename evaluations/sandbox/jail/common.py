@@ -50,8 +50,13 @@ def write_frame(fd, payload: bytes):
     _write_all(fd, _HEADER.pack(len(payload)) + payload)
 
 
+# One encoder for every message: json.dumps with its own separators builds a new encoder object per call, and in a
+# freshly forked process every object built touches pages that are not yet its own.
+compact_json = json.JSONEncoder(separators=(",", ":")).encode
+
+
 def send_json(fd, obj):
-    write_frame(fd, json.dumps(obj, separators=(",", ":")).encode())
+    write_frame(fd, compact_json(obj).encode())
 
 
 def recv_json(fd, limit=FRAME_LIMIT):

@@ -190,6 +190,29 @@ def test_programs_that_name_numpy_fork_from_a_runner_that_imported_it(sandbox_en
     assert clean.cpu_s < fresh.cpu_s / 3, (clean.cpu_s, fresh.cpu_s)
 
 
+def test_workers_share_the_runners_that_preload_numpy(sandbox_environment):
+    """Two programs that name numpy, handled by two workers: the second takes the runner the first started (it is
+    idle by then) instead of starting one of its own."""
+    harness = Harness(kind="check", entry_point="f", test="def check(candidate):\n    assert candidate(4) == 5\n")
+    numpy_code = "import numpy\ndef f(x):\n    return int(numpy.add(x, 1))\n"
+    slow = "import time\ndef f(x):\n    time.sleep({})\n    return x + 1\n"
+    # Worker 1 takes "numpy_a", worker 2 the slow program; whichever is free next takes the slower one, and
+    # "numpy_b" goes to a worker only once "numpy_a" is over, usually the other worker.
+    codes = {"numpy_a": numpy_code, "slow": slow.format(0.8), "slower": slow.format(1.5), "numpy_b": numpy_code}
+    pool = SandboxPool(workers=2)
+    started, start = [], pool._new_runner
+
+    def counting_start(preload=()):
+        started.append(preload)
+        return start(preload)
+
+    pool._new_runner = counting_start
+    outcomes = pool.run([Program(id=name, code=code, harness=harness) for name, code in codes.items()])
+    assert [o.status for o in outcomes] == [OutcomeStatus.PASSED] * 4, outcomes
+    assert outcomes[0].details["preloaded"] == outcomes[3].details["preloaded"] == ["numpy"]
+    assert sorted(started) == [(), (), ("numpy",)], started
+
+
 def test_unrepresentable_values_never_compare_equal(sandbox_environment):
     code = "class Always:\n    def __eq__(self, other):\n        return True\ndef f(x):\n    return Always()\n"
     outcome = one(code)

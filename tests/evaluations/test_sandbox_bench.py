@@ -57,7 +57,10 @@ def test_sandbox_benchmark_smoke(sandbox_environment, tmp_path):
         assert int(block["header"][1]) == r["programs"] == programs
         for side in ("ours", "official"):
             elapsed, rate, _rss, passed, timed_out = block[side]
-            assert float(rate) == pytest.approx(programs / float(elapsed), rel=0.01)
+            # The printed figures are the JSON's, rounded (seconds to 0.01, programs/s to 0.1).
+            assert float(elapsed) == pytest.approx(r[side]["elapsed_s"], abs=0.0051)
+            assert float(rate) == pytest.approx(r[side]["programs_per_s"], abs=0.051)
+            assert r[side]["programs_per_s"] == pytest.approx(programs / r[side]["elapsed_s"], rel=1e-9)
             assert int(timed_out) == timeouts
             assert int(passed) == r[side]["pass_count"]
         assert block["speedup"][1] == "0" and r["verdict_differences"] == 0

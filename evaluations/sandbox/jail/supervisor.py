@@ -17,7 +17,6 @@ import errno
 import gc
 import os
 import select
-import shutil
 import signal
 import socket
 import sys
@@ -135,6 +134,10 @@ def _describe_exit(status):
 
 
 def _wipe(path):
+    # Imported when first needed (a program left something behind): shutil brings bz2, lzma and zlib with it, and
+    # every page and mapping the supervisor holds is copied into each program's process at fork.
+    import shutil
+
     def onerror(func, p, exc_info):
         try:
             os.chmod(os.path.dirname(p), 0o700)

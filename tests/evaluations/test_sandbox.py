@@ -4,7 +4,7 @@ import pytest
 
 from evaluations.sandbox.backends import SandboxUnavailable, make_backend
 from evaluations.sandbox.engine import SandboxPool
-from evaluations.sandbox.jail.codec import encode
+from evaluations.sandbox.jail.codec import CodecError, decode, encode
 from evaluations.sandbox.jail.harness import COMPILE_HERE_MAX
 from evaluations.sandbox.types import Harness, Limits, OutcomeStatus, Program, TestPart
 from tests.evaluations.conftest import dev_samples, humaneval_program
@@ -211,6 +211,21 @@ def test_workers_share_the_runners_that_preload_numpy(sandbox_environment):
     assert [o.status for o in outcomes] == [OutcomeStatus.PASSED] * 4, outcomes
     assert outcomes[0].details["preloaded"] == outcomes[3].details["preloaded"] == ["numpy"]
     assert sorted(started) == [(), (), ("numpy",)], started
+
+
+def test_the_codec_round_trips_values_and_rejects_anything_malformed():
+    """What crosses between checker and candidate: exact types both ways, and the checker reads a candidate's bytes
+    strictly (one JSON value, nothing around it), so malformed data is an error, never a value."""
+    values = [None, True, 0, -(10**5000), 2.5, float("inf"), "é\x00", b"\xff", (1, [2.0]), {1: "a", (2,): None}]
+    values += [frozenset({1}), {3}, complex(1, -2)]
+    for value in values:
+        back = decode(encode(value))
+        assert back == value and type(back) is type(value), value
+    nan = decode(encode(float("nan")))
+    assert nan != nan
+    for bad in (b"", b" 1", b"1 ", b"1}", b"[1,", b"\xff", b'{"t":"tuple","v":1}', b'{"t":"nope"}', b"[" * 100_000):
+        with pytest.raises(CodecError):
+            decode(bad)
 
 
 def test_unrepresentable_values_never_compare_equal(sandbox_environment):

@@ -7,9 +7,8 @@ types (numpy's float64 is a float) travel as their base value or as a numpy tag;
 """
 
 import base64
-import json
 
-from .common import compact_json  # jail: concatenated
+from .common import compact_json, loads_json  # jail: concatenated
 
 MAX_DEPTH = 200
 MAX_ITEMS = 10_000_000
@@ -219,7 +218,7 @@ def _decode(node, depth, budget):
 def decode(data: bytes, max_items: int = MAX_ITEMS):
     """Decode bytes produced by ``encode``; anything malformed raises CodecError."""
     try:
-        node = json.loads(data)
+        node = loads_json(data)
         return _decode(node, 0, [max_items])
     except CodecError:
         raise

@@ -13,7 +13,13 @@ _HEADER = struct.Struct(">I")
 
 # --- framing ------------------------------------------------------------------------------------------------------
 def _read_exact(fd, n):
-    chunks, got = [], 0
+    # One read nearly always does: frames are small and written whole. (os.read retries EINTR itself.)
+    first = os.read(fd, min(n, 1 << 20)) if n else b""
+    if len(first) == n:
+        return first
+    if not first:
+        return None
+    chunks, got = [first], len(first)
     while got < n:
         try:
             chunk = os.read(fd, min(n - got, 1 << 20))
@@ -27,7 +33,10 @@ def _read_exact(fd, n):
 
 
 def _write_all(fd, data):
-    view = memoryview(data)
+    written = os.write(fd, data)
+    if written == len(data):
+        return
+    view = memoryview(data)[written:]
     while view:
         try:
             n = os.write(fd, view)
@@ -59,9 +68,26 @@ def send_json(fd, obj):
     write_frame(fd, compact_json(obj).encode())
 
 
+_scan_json = json.JSONDecoder().scan_once
+
+
+def loads_json(data):
+    """One JSON value from UTF-8 bytes, with nothing before or after it (what compact_json writes); anything else
+    raises ValueError. json.loads does the same through Python-level encoding detection and two regular-expression
+    matches per call."""
+    text = data.decode("utf-8")
+    try:
+        value, end = _scan_json(text, 0)
+    except StopIteration as exc:
+        raise ValueError("not a JSON value") from exc
+    if end != len(text):
+        raise ValueError("data after the JSON value")
+    return value
+
+
 def recv_json(fd, limit=FRAME_LIMIT):
     data = read_frame(fd, limit)
-    return None if data is None else json.loads(data)
+    return None if data is None else loads_json(data)
 
 
 # --- process plumbing -----------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from .common import (  # jail: concatenated
     RESULT,  # jail: concatenated
     _exception_info,  # jail: concatenated
     _read_exact,  # jail: concatenated
+    loads_json,  # jail: concatenated
     read_frame,  # jail: concatenated
     send_json,  # jail: concatenated
     write_frame,  # jail: concatenated
@@ -48,8 +49,8 @@ class Channel:
             except CodecError as exc:
                 return {"ok_error": str(exc)}
         try:
-            message = json.loads(data)
-        except ValueError as exc:
+            message = loads_json(data)
+        except (ValueError, RecursionError) as exc:
             raise CandidateExited("the candidate sent a malformed message") from exc
         if not isinstance(message, dict) or "ok" in message:
             raise CandidateExited("the candidate sent a malformed message")
@@ -367,7 +368,7 @@ def serve_harness(ctl_sock, spec_fd, code_fd, verdict_fd):
             os._exit(0)
         if not data:
             os._exit(0)
-        request = json.loads(data)
+        request = loads_json(data)
         channel_fd = fds[0] if fds else -1
         try:
             raw = _read_exact(spec_fd, request["spec_len"])
@@ -382,7 +383,7 @@ def serve_harness(ctl_sock, spec_fd, code_fd, verdict_fd):
                     break
                 compiled.pop(next(iter(compiled)))
             del raw
-            program = json.loads(_read_exact(code_fd, request["code_len"]))
+            program = loads_json(_read_exact(code_fd, request["code_len"]))
             before = resource.getrusage(resource.RUSAGE_SELF)
             verdict = _judge(spec, program, Channel(channel_fd))
             after = resource.getrusage(resource.RUSAGE_SELF)

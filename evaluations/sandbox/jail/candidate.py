@@ -107,7 +107,7 @@ def _apply_limits(plan):
             pass
 
 
-def run_candidate(sock_fd, out_fd, scratch, limit_plans, cgroup_fd=None):
+def run_candidate(sock_fd, out_fd, limit_plans, cgroup_fd=None):
     """The program's own process, forked from a supervisor that ran ``prepare_candidates``. ``limit_plans``: the
     rlimits to apply (``limit_plan``) outside a cgroup and inside one."""
     # First of all, before any of the program exists here: into the program's cgroup (memory, pids, cpu limits).
@@ -118,9 +118,7 @@ def run_candidate(sock_fd, out_fd, scratch, limit_plans, cgroup_fd=None):
     # fd 0 is the supervisor's /dev/null; everything above 3 (the supervisor's pipes, this program's spare ends)
     # goes, in one close_range call.
     os.closerange(4, 1 << 16)
-    os.chdir(scratch)
-    if os.environ:
-        os.environ.clear()
+    # The working directory (the scratch directory) and the empty environment come from the supervisor.
     _apply_limits(limit_plans[in_cgroup])
 
     # The program, from the harness: (entry point, code object) compiled there, or (entry point, source) for this

@@ -4,9 +4,10 @@ straight to the host. It lives across programs and is non-dumpable, so candidate
 import json
 import marshal
 import os
-import resource
 import signal
 import socket
+import sys
+import time
 
 from .codec import CodecError, _numpy, decode, encode  # jail: concatenated
 from .common import (  # jail: concatenated
@@ -353,6 +354,17 @@ SPEC_CACHE_SIZE = 512
 SPEC_CACHE_BYTES = 32 << 20
 
 
+_FD_SPACE = socket.CMSG_SPACE(4)
+
+
+def _received_fd(ancdata):
+    """The descriptor R passed with its message (SCM_RIGHTS), or -1."""
+    for level, kind, payload in ancdata:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS and len(payload) >= 4:
+            return int.from_bytes(payload[:4], sys.byteorder, signed=True)
+    return -1
+
+
 def serve_harness(ctl_sock, spec_fd, code_fd, verdict_fd):
     """T's loop: one program per message from R, which brings a fresh channel to that program's candidate. The test
     spec and the program come from the host through pipes of their own."""
@@ -360,16 +372,16 @@ def serve_harness(ctl_sock, spec_fd, code_fd, verdict_fd):
         sig = getattr(signal, name, None)
         if sig is not None:
             signal.signal(sig, signal.SIG_IGN)
-    compiled = {}
+    compiled, cached_bytes = {}, 0
     while True:
         try:
-            data, fds, _, _ = socket.recv_fds(ctl_sock, 65536, 1)
+            data, ancdata, _, _ = ctl_sock.recvmsg(65536, _FD_SPACE)
         except OSError:
             os._exit(0)
         if not data:
             os._exit(0)
         request = loads_json(data)
-        channel_fd = fds[0] if fds else -1
+        channel_fd = _received_fd(ancdata)
         try:
             raw = _read_exact(spec_fd, request["spec_len"])
             key = request["spec_key"]
@@ -377,17 +389,15 @@ def serve_harness(ctl_sock, spec_fd, code_fd, verdict_fd):
             if spec is None:
                 spec = _prepare(json.loads(raw))
                 spec["_size"] = len(raw)
+                cached_bytes += spec["_size"]
             compiled[key] = spec  # most recently used last
-            while len(compiled) > SPEC_CACHE_SIZE or sum(s["_size"] for s in compiled.values()) > SPEC_CACHE_BYTES:
-                if len(compiled) == 1:
-                    break
-                compiled.pop(next(iter(compiled)))
+            while len(compiled) > 1 and (len(compiled) > SPEC_CACHE_SIZE or cached_bytes > SPEC_CACHE_BYTES):
+                cached_bytes -= compiled.pop(next(iter(compiled)))["_size"]
             del raw
             program = loads_json(_read_exact(code_fd, request["code_len"]))
-            before = resource.getrusage(resource.RUSAGE_SELF)
+            before = time.process_time()
             verdict = _judge(spec, program, Channel(channel_fd))
-            after = resource.getrusage(resource.RUSAGE_SELF)
-            verdict["harness_cpu_s"] = round(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, 6)
+            verdict["harness_cpu_s"] = round(time.process_time() - before, 6)
         except BaseException as exc:  # a broken test spec is the platform's fault, not the candidate's
             verdict = _failure("harness_error", _exception_info(exc))
         if channel_fd >= 0:

@@ -190,6 +190,7 @@ class Supervisor:
         if pid == 0:
             try:
                 mine.close()
+                os.chdir("/")
                 _devnull_std()
                 _close_fds_except([0, 1, 2, theirs.fileno(), self.spec_fd, self.code_fd, self.verdict_fd])
                 serve_harness(theirs, self.spec_fd, self.code_fd, self.verdict_fd)
@@ -254,6 +255,7 @@ class Supervisor:
             pass
         scratch = self.scratch
         os.mkdir(scratch, 0o700)
+        os.chdir(scratch)  # for the candidate to inherit; the next program's is a new directory
         # Bare descriptors from here on: this process only hands them over and closes them.
         t_end, c_end = (end.detach() for end in socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM))
         out_r, out_w = os.pipe()
@@ -278,7 +280,7 @@ class Supervisor:
             try:
                 # The candidate keeps only its channel and output pipe: it closes every other descriptor (this
                 # supervisor's end of the harness's socket and of the output pipe included) in one call.
-                run_candidate(c_end, out_w, scratch, plans, self.cgroup_fd)
+                run_candidate(c_end, out_w, plans, self.cgroup_fd)
             finally:
                 os._exit(71)
         os.close(c_end)
@@ -398,7 +400,7 @@ def main(config):
     for module in config.get("preload", []):
         with contextlib.suppress(Exception):
             __import__(module)
-    os.environ.clear()
+    os.environ.clear()  # and so it stays: every program's process inherits this empty environment
     _drop_privileges(config)
     _set_dumpable(False)
     if os.getpid() != 1:

@@ -454,9 +454,15 @@ class SandboxPool:
                     if runner is None or not runner.alive or runner.executed >= self.recycle_after:
                         if runner is not None:
                             runner.stop()
-                        own, held = (own, None) if preload else (None, held)
+                            if preload:
+                                held = None
+                            else:
+                                own = None
                         runner = self._new_runner(preload)
-                        own, held = (own, runner) if preload else (runner, held)
+                        if preload:
+                            held = runner
+                        else:
+                            own = runner
                     limits = program.limits or self.limits
                     try:
                         outcome = runner.execute(program, limits)

@@ -63,20 +63,9 @@ def prepare_candidates():
                 _HARD_LIMITS[res] = resource.getrlimit(res)[1]
 
 
-_LIMIT_PLANS = {}
-
-
 def limit_plan(limits, baseline_data, in_cgroup):
-    """The setrlimit calls for a program's limits, worked out once per distinct limits by the supervisor, so the
+    """The setrlimit calls for a program's limits: the supervisor works them out (when the limits change), so the
     program's own process only makes the calls."""
-    key = (tuple(sorted(limits.items())), baseline_data, in_cgroup)
-    plan = _LIMIT_PLANS.get(key)
-    if plan is None:
-        plan = _LIMIT_PLANS[key] = _plan_limits(limits, baseline_data, in_cgroup)
-    return plan
-
-
-def _plan_limits(limits, baseline_data, in_cgroup):
     wanted = {
         "RLIMIT_DATA": baseline_data + int(limits["memory_mb"]) * 1024 * 1024,
         "RLIMIT_CPU": int(limits["timeout_s"]) + 2,

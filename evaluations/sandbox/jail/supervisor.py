@@ -60,8 +60,9 @@ def _children_of(pid, exclude=()):
                 data += chunk
             found = []
             for field in data.split():
-                if int(field) not in exclude:
-                    found.append(int(field))
+                child = int(field)
+                if child not in exclude:
+                    found.append(child)
             return found
         except OSError:
             pass

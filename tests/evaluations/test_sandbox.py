@@ -228,6 +228,28 @@ def test_the_codec_round_trips_values_and_rejects_anything_malformed():
             decode(bad)
 
 
+def test_runners_are_replaced_after_recycle_after_programs(sandbox_environment, settings):
+    settings.SANDBOX_RECYCLE_AFTER = 3
+    pool = SandboxPool(workers=1)
+    started, launched, start = [], [], pool._new_runner
+
+    def counting_start(preload=()):
+        runner = start(preload)
+        started.append(runner)
+        launched.append(runner.proc.pid)
+        return runner
+
+    pool._new_runner = counting_start
+    harness = Harness(kind="check", entry_point="f", test="def check(candidate):\n    assert candidate(1) == 2\n")
+    code = "def f(x):\n    return x + 1\n"
+    outcomes = pool.run([Program(id=str(i), code=code, harness=harness) for i in range(7)])
+    assert [o.status for o in outcomes] == [OutcomeStatus.PASSED] * 7
+    # Programs 1-3, 4-6 and 7: three runners (three jails), each stopped when replaced or at the end.
+    assert len(started) == 3 and len(set(launched)) == 3
+    assert [runner.executed for runner in started] == [3, 3, 1]
+    assert all(runner.proc is None for runner in started)
+
+
 def test_unrepresentable_values_never_compare_equal(sandbox_environment):
     code = "class Always:\n    def __eq__(self, other):\n        return True\ndef f(x):\n    return Always()\n"
     outcome = one(code)

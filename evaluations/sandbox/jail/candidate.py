@@ -16,6 +16,7 @@ from .common import (  # jail: concatenated
     RESULT,  # jail: concatenated
     _exception_info,  # jail: concatenated
     _join_cgroup,  # jail: concatenated
+    frame,  # jail: concatenated
     read_frame,  # jail: concatenated
     send_json,  # jail: concatenated
     write_frame,  # jail: concatenated
@@ -30,9 +31,7 @@ def _wait_to_be_killed():
 # Everything below that each program's process needs and that does not depend on the program is set up once, in
 # the supervisor, before it forks any: a fork inherits it, and every page a program's process touches is a
 # copy-on-write fault (about 3.5 microseconds here), so work done once there is not repeated per program.
-# The reply that says the program loaded, framed once here (common.write_frame's format).
-_READY = b'{"ready":true}'
-READY_FRAME = len(_READY).to_bytes(4, "big") + _READY
+READY_FRAME = frame(b'{"ready":true}')  # the reply that says the program loaded, framed once
 _RLIMITS = ("RLIMIT_DATA", "RLIMIT_CPU", "RLIMIT_NPROC", "RLIMIT_NOFILE", "RLIMIT_FSIZE", "RLIMIT_CORE")
 _HARD_LIMITS = {}
 

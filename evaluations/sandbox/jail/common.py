@@ -13,7 +13,7 @@ _HEADER = struct.Struct(">I")
 
 # --- framing ------------------------------------------------------------------------------------------------------
 def _read_exact(fd, n):
-    # One read nearly always does: frames are small and written whole. (os.read retries EINTR itself.)
+    # One read nearly always does: frames are small and written whole. (os.read and os.write retry EINTR themselves.)
     first = os.read(fd, min(n, 1 << 20)) if n else b""
     if len(first) == n:
         return first
@@ -21,10 +21,7 @@ def _read_exact(fd, n):
         return None
     chunks, got = [first], len(first)
     while got < n:
-        try:
-            chunk = os.read(fd, min(n - got, 1 << 20))
-        except InterruptedError:
-            continue
+        chunk = os.read(fd, min(n - got, 1 << 20))
         if not chunk:
             return None
         chunks.append(chunk)
@@ -38,11 +35,7 @@ def _write_all(fd, data):
         return
     view = memoryview(data)[written:]
     while view:
-        try:
-            n = os.write(fd, view)
-        except InterruptedError:
-            continue
-        view = view[n:]
+        view = view[os.write(fd, view) :]
 
 
 def read_frame(fd, limit=FRAME_LIMIT):
@@ -55,8 +48,13 @@ def read_frame(fd, limit=FRAME_LIMIT):
     return _read_exact(fd, n)
 
 
+def frame(payload: bytes) -> bytes:
+    """A frame: the payload's length (4 bytes, big-endian), then the payload."""
+    return _HEADER.pack(len(payload)) + payload
+
+
 def write_frame(fd, payload: bytes):
-    _write_all(fd, _HEADER.pack(len(payload)) + payload)
+    _write_all(fd, frame(payload))
 
 
 # One encoder for every message: json.dumps with its own separators builds a new encoder object per call, and in a

@@ -171,11 +171,11 @@ class Supervisor:
         self.harness_restarts = 0
         self.limits, self.limit_plans = None, ()
 
-    def _left_nothing(self, scratch):
+    def _left_nothing(self):
         """Remove the program's scratch directory and its parent if they are empty (rmdir never follows a link), and
         say whether every writable place is then empty too: the usual case, which needs no walk of the tree."""
         try:
-            os.rmdir(scratch)
+            os.rmdir(self.scratch)
             os.rmdir(self.scratch_root)
             for root in self.wipe_roots:  # noqa: SIM110 - a loop builds no generator object
                 if os.listdir(root):
@@ -254,9 +254,8 @@ class Supervisor:
             os.kill(self.t_pid, signal.SIGCONT)  # an earlier program may have stopped it
         except ProcessLookupError:
             pass
-        scratch = self.scratch
-        os.mkdir(scratch, 0o700)
-        os.chdir(scratch)  # for the candidate to inherit; the next program's is a new directory
+        os.mkdir(self.scratch, 0o700)
+        os.chdir(self.scratch)  # for the candidate to inherit; the next program's is a new directory
         # Bare descriptors from here on: this process only hands them over and closes them.
         t_end, c_end = (end.detach() for end in socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM))
         out_r, out_w = os.pipe()
@@ -343,7 +342,7 @@ class Supervisor:
             if len(output) > cap:
                 del output[: len(output) - cap]
         os.close(out_r)
-        if self._left_nothing(scratch):
+        if self._left_nothing():
             os.mkdir(self.scratch_root)
         else:
             for root in self.wipe_roots:

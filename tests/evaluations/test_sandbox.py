@@ -161,6 +161,48 @@ def test_values_keep_their_exact_types(sandbox_environment):
     assert one(code, test=test).status == OutcomeStatus.FAILED
 
 
+def test_arguments_reach_the_candidate_with_their_exact_types(sandbox_environment):
+    # The candidate reports what it received; the check compares that with what it sent.
+    code = (
+        "def f(*args, **kwargs):\n"
+        "    def shape(v):\n"
+        "        if isinstance(v, (list, tuple, set, frozenset)):\n"
+        "            return (type(v).__name__, sorted(map(repr, map(shape, v))))\n"
+        "        if isinstance(v, dict):\n"
+        "            return (type(v).__name__, sorted((repr(shape(k)), repr(shape(x))) for k, x in v.items()))\n"
+        "        return (type(v).__name__, repr(v))\n"
+        "    return [repr(shape(a)) for a in args], sorted((k, repr(shape(v))) for k, v in kwargs.items()),\\\n"
+        "        len(args) > 1 and args[0] is args[1]\n"
+    )
+    test = (
+        "import collections\n"
+        "class Text(str):\n    pass\n"
+        "def shape(v):\n"
+        "    if isinstance(v, (list, tuple, set, frozenset)):\n"
+        "        return (type(v).__name__, sorted(map(repr, map(shape, v))))\n"
+        "    if isinstance(v, dict):\n"
+        "        return (type(v).__name__, sorted((repr(shape(k)), repr(shape(x))) for k, x in v.items()))\n"
+        "    return (type(v).__name__, repr(v))\n"
+        "def check(candidate):\n"
+        # Built-in types (marshal): exact types, -0.0, NaN, big integers, integer and tuple dict keys.
+        "    values = ((1, 2.0), {1: 'a', (2, 3): None}, {1.5}, frozenset({b'x'}), -0.0, float('nan'), 2 ** 200,\n"
+        "              2 + 3j, True, None, ...)\n"
+        "    args, kwargs, _ = candidate(*values, key=[{0: (1,)}])\n"
+        "    assert args == [repr(shape(v)) for v in values], args\n"
+        "    assert kwargs == [('key', repr(shape([{0: (1,)}])))], kwargs\n"
+        # The same object passed twice is one object in the candidate too, as in the official harness's call.
+        "    shared = [1, 2]\n"
+        "    assert candidate(shared, shared)[2] is True\n"
+        "    assert candidate(shared, [1, 2])[2] is False\n"
+        # Subclasses and iterators go through the codec: as their base type, and as an iterator.
+        "    args, _, _ = candidate(Text('a'), collections.OrderedDict(b=1), iter([1, 2]))\n"
+        "    assert args[:2] == [repr(shape('a')), repr(shape({'b': 1}))], args\n"
+        "    assert 'iterator' in args[2], args\n"
+    )
+    outcome = one(code, test=test)
+    assert outcome.status == OutcomeStatus.PASSED, (outcome.exception_message, outcome.traceback_tail)
+
+
 def test_numpy_values_compare_as_the_official_harness_compares_them(sandbox_environment):
     test = "def check(candidate):\n    assert candidate(4) == 2.0\n    assert candidate(9) == 3\n"
     code = "import numpy as np\ndef f(x):\n    return np.sqrt(x)\n"

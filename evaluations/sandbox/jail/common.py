@@ -8,6 +8,7 @@ import traceback
 FRAME_LIMIT = 256 * 1024 * 1024
 CANDIDATE_FILE = "<candidate>"
 RESULT = b"\x00"  # first byte of a frame that carries an encoded return value rather than a JSON message
+MARSHALLED = b"\x01"  # first byte of a frame of arguments in marshal format rather than the JSON codec's
 _HEADER = struct.Struct(">I")
 
 

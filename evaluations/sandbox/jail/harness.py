@@ -12,6 +12,7 @@ import time
 from .codec import CodecError, _numpy, decode, encode  # jail: concatenated
 from .common import (  # jail: concatenated
     CANDIDATE_FILE,  # jail: concatenated
+    MARSHALLED,  # jail: concatenated
     RESULT,  # jail: concatenated
     _exception_info,  # jail: concatenated
     _read_exact,  # jail: concatenated
@@ -82,10 +83,17 @@ class CandidateProxy:
         self.__name__ = name
 
     def __call__(self, *args, **kwargs):
+        # Arguments of built-in types only (the usual case) cross as marshal data, which keeps every exact type and
+        # shared references as the official harness's in-process call does. Only this trusted process writes it
+        # and only the candidate reads it (the other way, results, is the JSON codec: nothing the program makes
+        # is ever unmarshalled). Anything else (subclasses, numpy, iterators) goes through the codec.
         try:
-            payload = encode((args, kwargs))
-        except CodecError as exc:
-            raise CandidateExited(f"the test passed a value that cannot cross: {exc}") from exc
+            payload = MARSHALLED + marshal.dumps((args, kwargs))
+        except ValueError:
+            try:
+                payload = encode((args, kwargs))
+            except CodecError as exc:
+                raise CandidateExited(f"the test passed a value that cannot cross: {exc}") from exc
         try:
             write_frame(self._channel.fd, payload)
         except OSError as exc:

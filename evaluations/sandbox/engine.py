@@ -23,6 +23,7 @@ from django.conf import settings
 from .backends import MODULE_SEPARATOR, Backend, SandboxUnavailable, make_backend
 from .cgroups import RunnerCgroup
 from .environment import ExecutionEnvironment, environment_get
+from .jail.common import loads_json
 from .types import Harness, Limits, Outcome, OutcomeStatus, Program
 
 logger = logging.getLogger(__name__)
@@ -125,7 +126,7 @@ class JailRunner:
             for fd in [*jail_fds, *cgroup_fds]:
                 os.close(fd)
         self._fds = {"ctl_in": ctl_in_w, "ctl_out": ctl_out_r, "spec": spec_w, "code": code_w, "verdict": verdict_r}
-        for name in ("ctl_in", "spec", "code"):
+        for name in ("ctl_in", "spec", "code", "verdict"):
             os.set_blocking(self._fds[name], False)
         deadline = time.monotonic() + 60
         self._send(self._fds["ctl_in"], runner_source(), deadline)
@@ -204,12 +205,13 @@ class JailRunner:
 
     def _recv_json(self, fd: int, deadline: float):
         (n,) = _HEADER.unpack(self._read_exact(fd, 4, deadline))
-        return json.loads(self._read_exact(fd, n, deadline))
+        return loads_json(self._read_exact(fd, n, deadline))
 
     def _drain_verdict(self, buffer: bytearray) -> None:
         fd = self._fds["verdict"]
-        while _unread(fd) > 0:
-            buffer += os.read(fd, 1 << 20)
+        with contextlib.suppress(BlockingIOError):
+            while chunk := os.read(fd, 1 << 20):
+                buffer += chunk
 
     @staticmethod
     def _parse_verdict(data: bytes) -> dict | None:
@@ -219,7 +221,7 @@ class JailRunner:
         if len(data) != 4 + n:
             return None
         try:
-            verdict = json.loads(data[4:])
+            verdict = loads_json(data[4:])
         except ValueError:
             return None
         return verdict if isinstance(verdict, dict) else None
@@ -261,8 +263,11 @@ class JailRunner:
         report = self._await_report(deadline, verdict_bytes)
         self.executed += 1
         verdict = self._parse_verdict(bytes(verdict_bytes))
-        if _unread(self._fds["spec"]) or _unread(self._fds["code"]):
-            # A child died before reading its input: the pipes are out of step, so this runner must go.
+        # T reads the spec and the program before it judges, so a verdict means both were read; without one, T may
+        # have died before reading them, and then the pipes are out of step and this runner must go.
+        if (verdict is None or verdict.get("status") == "harness_error") and (
+            _unread(self._fds["spec"]) or _unread(self._fds["code"])
+        ):
             raise RunnerBroken("a program's input was not consumed")
         if not self.backend.pipes_are_local and (report.get("harness_lost") or not report.get("spec_acknowledged")):
             # The jail's ends of the pipes are out of sight (in a container): whatever is left in them could put

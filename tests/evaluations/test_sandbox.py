@@ -104,6 +104,26 @@ def test_outcome_kinds(sandbox_environment):
     assert outcomes["timeout"].duration_s == pytest.approx(1.0, abs=0.3)
 
 
+def test_a_broken_test_spec_is_the_platforms_fault_and_the_next_program_is_unaffected(sandbox_environment):
+    # The checker cannot compile this test, so it stops before it reads the program: the runner's input pipes are
+    # then out of step, and the engine must notice and replace the runner rather than feed the next program the
+    # wrong input.
+    good = Harness(kind="check", entry_point="f", test="def check(candidate):\n    assert candidate(1) == 2\n")
+    broken = Harness(kind="check", entry_point="f", test="def check(candidate):\n    assert candidate(1) ==\n")
+    code = "def f(x):\n    return x + 1\n"
+    programs = [
+        Program(id="before", code=code, harness=good),
+        Program(id="broken", code=code, harness=broken),
+        Program(id="after", code=code, harness=good),
+        Program(id="wrong", code="def f(x):\n    return x\n", harness=good),
+    ]
+    outcomes = {o.program_id: o for o in SandboxPool(workers=1).run(programs)}
+    assert outcomes["before"].status == OutcomeStatus.PASSED
+    assert outcomes["broken"].status == OutcomeStatus.CRASHED, outcomes["broken"]
+    assert outcomes["after"].status == OutcomeStatus.PASSED, outcomes["after"]
+    assert outcomes["wrong"].status == OutcomeStatus.FAILED, outcomes["wrong"]
+
+
 def test_programs_are_compiled_by_the_checker_and_large_ones_by_the_candidate(sandbox_environment):
     """Up to COMPILE_HERE_MAX the trusted harness compiles a program and the candidate receives code; a larger one
     the candidate compiles under its own limits. Either way, a program that does not compile is an error at its

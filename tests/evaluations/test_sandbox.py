@@ -1,10 +1,15 @@
 """The execution engine: typed outcomes, agreement with the official HumanEval harness, limits and backends."""
 
+import os
+import threading
+import time
+
 import pytest
 
 from evaluations.sandbox.backends import SandboxUnavailable, make_backend
 from evaluations.sandbox.engine import SandboxPool
 from evaluations.sandbox.jail.codec import CodecError, decode, encode
+from evaluations.sandbox.jail.common import frame, read_frame
 from evaluations.sandbox.jail.harness import COMPILE_HERE_MAX
 from evaluations.sandbox.types import Harness, Limits, OutcomeStatus, Program, TestPart
 from tests.evaluations.conftest import dev_samples, humaneval_program
@@ -288,6 +293,49 @@ def test_the_codec_round_trips_values_and_rejects_anything_malformed():
     for bad in (b"", b" 1", b"1 ", b"1}", b"[1,", b"\xff", b'{"t":"tuple","v":1}', b'{"t":"nope"}', b"[" * 100_000):
         with pytest.raises(CodecError):
             decode(bad)
+
+
+def test_frames_are_read_whole_and_anything_else_is_an_error():
+    """The jail's channels carry one length-prefixed frame at a time: read whole whether it comes in one piece or
+    many, the end of the stream is None, and a frame too large or followed by more data is an error."""
+    read_end, write_end = os.pipe()
+
+    def send(*pieces):  # from another thread, a little apart, as a writer on the other side of a channel would
+        def write():
+            for piece in pieces:
+                view = memoryview(piece)
+                while view:
+                    view = view[os.write(write_end, view) :]
+                time.sleep(0.01)
+
+        thread = threading.Thread(target=write)
+        thread.start()
+        return thread
+
+    try:
+        big = bytes(range(256)) * 1000  # more than a pipe holds: it arrives in many reads
+        for payload in (b"", b"x", b"{}", big):
+            writer = send(frame(payload))
+            assert read_frame(read_end) == payload
+            writer.join()
+        data = frame(b"hello")
+        writer = send(data[:2], data[2:5], data[5:])  # the header itself split
+        assert read_frame(read_end) == b"hello"
+        writer.join()
+        send(frame(b"one") + frame(b"two")).join()
+        with pytest.raises(ValueError, match="more than one frame"):
+            read_frame(read_end)
+        send(frame(b"x" * 100)).join()
+        with pytest.raises(ValueError, match="too large"):
+            read_frame(read_end, limit=10)
+        send(frame(b"truncated")[:6]).join()
+        os.close(write_end)
+        write_end = None
+        assert read_frame(read_end) is None
+    finally:
+        os.close(read_end)
+        if write_end is not None:
+            os.close(write_end)
 
 
 def test_runners_are_replaced_after_recycle_after_programs(sandbox_environment, settings):

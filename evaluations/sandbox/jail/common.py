@@ -10,6 +10,7 @@ CANDIDATE_FILE = "<candidate>"
 RESULT = b"\x00"  # first byte of a frame that carries an encoded return value rather than a JSON message
 MARSHALLED = b"\x01"  # first byte of a frame of arguments in marshal format rather than the JSON codec's
 _HEADER = struct.Struct(">I")
+_FIRST_READ = 8192
 
 
 # --- framing ------------------------------------------------------------------------------------------------------
@@ -40,13 +41,26 @@ def _write_all(fd, data):
 
 
 def read_frame(fd, limit=FRAME_LIMIT):
-    head = _read_exact(fd, 4)
-    if head is None:
-        return None
-    (n,) = _HEADER.unpack(head)
+    """The next frame's payload (None at the end of the stream). Every channel read this way carries one frame at a
+    time, each written in one call, so one read nearly always brings all of it; more than one frame is an error."""
+    data = os.read(fd, _FIRST_READ)
+    if len(data) < 4:
+        if not data:
+            return None
+        rest = _read_exact(fd, 4 - len(data))
+        if rest is None:
+            return None
+        data += rest
+    (n,) = _HEADER.unpack_from(data)
     if n > limit:
         raise ValueError("frame too large")
-    return _read_exact(fd, n)
+    have = len(data) - 4
+    if have == n:
+        return data[4:]
+    if have > n:
+        raise ValueError("more than one frame")
+    rest = _read_exact(fd, n - have)
+    return None if rest is None else data[4:] + rest
 
 
 def frame(payload: bytes) -> bytes:

@@ -1,8 +1,10 @@
 """The execution engine: typed outcomes, agreement with the official HumanEval harness, limits and backends."""
 
+import dis
 import os
 import threading
 import time
+from types import FunctionType
 
 import pytest
 
@@ -293,6 +295,28 @@ def test_the_codec_round_trips_values_and_rejects_anything_malformed():
     for bad in (b"", b" 1", b"1 ", b"1}", b"[1,", b"\xff", b'{"t":"tuple","v":1}', b'{"t":"nope"}', b"[" * 100_000):
         with pytest.raises(CodecError):
             decode(bad)
+
+
+def test_the_supervisor_warms_up_the_code_each_program_runs(monkeypatch):
+    """Run before any fork, the warm-up leaves the candidate's per-program code quickened and specialised, so each
+    program's process does not rewrite it (each rewrite there is a copy-on-write fault)."""
+    from evaluations.sandbox.jail import candidate, common
+
+    def rewritten(function):  # instructions CPython has replaced with adaptive or specialised forms
+        pairs = zip(dis.get_instructions(function, adaptive=True), dis.get_instructions(function), strict=True)
+        return sum(quick.opname != plain.opname for quick, plain in pairs)
+
+    # Fresh copies (never run in this process), in place of the functions the warm-up is to warm.
+    fresh = {}
+    for module, name in ((candidate, "_load"), (candidate, "_answer"), (common, "read_frame")):
+        original = getattr(module, name)
+        fresh[name] = FunctionType(original.__code__.replace(), original.__globals__, name, original.__defaults__)
+        assert rewritten(fresh[name]) == 0
+        monkeypatch.setattr(module, name, fresh[name])
+    monkeypatch.setattr(candidate, "read_frame", fresh["read_frame"])
+    candidate._warm_up()
+    for name, function in fresh.items():
+        assert rewritten(function) > 10, name
 
 
 def test_frames_are_read_whole_and_anything_else_is_an_error():

@@ -8,6 +8,7 @@ import marshal
 import os
 import resource
 import signal
+import socket
 import sys
 
 from .codec import CodecError, decode, encode  # jail: concatenated
@@ -17,6 +18,7 @@ from .common import (  # jail: concatenated
     RESULT,  # jail: concatenated
     _exception_info,  # jail: concatenated
     _join_cgroup,  # jail: concatenated
+    compact_json,  # jail: concatenated
     frame,  # jail: concatenated
     read_frame,  # jail: concatenated
     send_json,  # jail: concatenated
@@ -48,14 +50,9 @@ def prepare_candidates():
     sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), "utf-8", "replace", write_through=True)
     sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), "utf-8", "replace", write_through=True)
     sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False), "utf-8")
-    # Lazy imports and caches of the paths each program takes (describing an exception, encoding a value) are
-    # filled here once rather than in every program's process.
-    try:
-        exec(compile("def f():\n    raise ValueError('x')\nf()", CANDIDATE_FILE, "exec"), {})
-    except ValueError as exc:
-        _exception_info(exc)
-    decode(encode(([1, 2.5, "a", (None, True)], {"k": {1: frozenset({b"x"})}})))
-    marshal.loads(marshal.dumps(("f", compile("def f():\n    return 1\n", CANDIDATE_FILE, "exec"))))  # noqa: S302
+    # Lazy imports and caches of the paths each program takes (describing an exception, encoding a value), and the
+    # specialised bytecode of the code that runs them, are made here once rather than in every program's process.
+    _warm_up()
     for name in _RLIMITS:
         res = getattr(resource, name, None)
         if res is not None:
@@ -114,35 +111,12 @@ def run_candidate(sock_fd, out_fd, limit_plans, cgroup_fd=None):
     # process to compile under its own limits (harness.py, _program_message). Only the trusted harness writes this
     # frame, and only this process, the untrusted one, reads it: nothing the program makes is ever unmarshalled.
     try:
-        entry, code = marshal.loads(read_frame(3))  # noqa: S302
+        message = read_frame(3)
+        function, refusal = _load(message)
     except Exception:
         _wait_to_be_killed()
-    # Same namespace shape as the official harness: the program runs in an empty globals dict.
-    namespace = {}
-    try:
-        if type(code) is str:
-            code = compile(code, CANDIDATE_FILE, "exec", dont_inherit=True)
-        exec(code, namespace)
-    except SystemExit as exc:
-        send_json(3, {"exit": _exception_info(exc)})
-        _wait_to_be_killed()
-    except BaseException as exc:
-        send_json(3, {"exec_error": _exception_info(exc)})
-        _wait_to_be_killed()
-    function = namespace.get(entry)
-    if not callable(function):
-        send_json(
-            3,
-            {
-                "exec_error": {
-                    "type": "NameError",
-                    "module": "builtins",
-                    "line": None,
-                    "traceback": "",
-                    "message": f"name '{entry}' is not defined",
-                }
-            },
-        )
+    if function is None:
+        send_json(3, refusal)
         _wait_to_be_killed()
     os.write(3, READY_FRAME)
     while True:
@@ -152,35 +126,106 @@ def run_candidate(sock_fd, out_fd, limit_plans, cgroup_fd=None):
             request = None
         if request is None:
             _wait_to_be_killed()
-        try:
-            if request[:1] == MARSHALLED:
-                args, kwargs = marshal.loads(request[1:])  # noqa: S302 - written by the trusted harness
-            else:
-                args, kwargs = decode(request)
-            result = function(*args, **kwargs)
-        except SystemExit as exc:
-            send_json(3, {"exit": _exception_info(exc)})
+        reply, exited = _answer(function, request)
+        write_frame(3, reply)
+        if exited:
             _wait_to_be_killed()
-        except BaseException as exc:
-            send_json(3, {"raise": _exception_info(exc)})
-            continue
-        try:
-            payload = encode(result)
-        except (CodecError, RecursionError, MemoryError, ValueError) as exc:
-            send_json(
-                3,
-                {
-                    "raise": {
-                        "type": "UnrepresentableValue",
-                        "module": "",
-                        "line": None,
-                        "traceback": "",
-                        "message": f"the return value cannot be compared: {exc}",
-                    }
-                },
-            )
-            continue
-        except BaseException as exc:
-            send_json(3, {"raise": _exception_info(exc)})
-            continue
-        write_frame(3, RESULT + payload)
+
+
+def _load(message):
+    """Run the program: its function, or (None, the message that says why there is none)."""
+    entry, code = marshal.loads(message)  # noqa: S302 - written by the trusted harness
+    # Same namespace shape as the official harness: the program runs in an empty globals dict.
+    namespace = {}
+    try:
+        if type(code) is str:
+            code = compile(code, CANDIDATE_FILE, "exec", dont_inherit=True)
+        exec(code, namespace)
+    except SystemExit as exc:
+        return None, {"exit": _exception_info(exc)}
+    except BaseException as exc:
+        return None, {"exec_error": _exception_info(exc)}
+    function = namespace.get(entry)
+    if not callable(function):
+        return None, {
+            "exec_error": {
+                "type": "NameError",
+                "module": "builtins",
+                "line": None,
+                "traceback": "",
+                "message": f"name '{entry}' is not defined",
+            }
+        }
+    return function, None
+
+
+def _answer(function, request):
+    """One call of the program's function: the reply to send, and whether the program exited (SystemExit)."""
+    try:
+        if request[:1] == MARSHALLED:
+            args, kwargs = marshal.loads(request[1:])  # noqa: S302 - written by the trusted harness
+        else:
+            args, kwargs = decode(request)
+        result = function(*args, **kwargs)
+    except SystemExit as exc:
+        return compact_json({"exit": _exception_info(exc)}).encode(), True
+    except BaseException as exc:
+        return compact_json({"raise": _exception_info(exc)}).encode(), False
+    try:
+        return RESULT + encode(result), False
+    except (CodecError, RecursionError, MemoryError, ValueError) as exc:
+        unrepresentable = {
+            "type": "UnrepresentableValue",
+            "module": "",
+            "line": None,
+            "traceback": "",
+            "message": f"the return value cannot be compared: {exc}",
+        }
+        return compact_json({"raise": unrepresentable}).encode(), False
+    except BaseException as exc:
+        return compact_json({"raise": _exception_info(exc)}).encode(), False
+
+
+# A stand-in program that takes each path of _load and _answer (a result of each kind, an exception, SystemExit, the
+# codec's arguments), run in the supervisor before it forks any program (_warm_up).
+_WARM_UP_PROGRAM = """
+def f(x, *args, **kwargs):
+    if x == 0:
+        raise ValueError("zero")
+    if x == 1:
+        raise SystemExit(1)
+    return [x, (x, 2.5, "s", None, True), {x: frozenset({b"x"})}, {1.5}, args, kwargs]
+"""
+_WARM_UP_ROUNDS = 16  # CPython 3.11 quickens code after 8 calls; specialisation follows within a few more
+
+
+def _warm_up():
+    """Run the candidate's own code paths here, in the supervisor, until CPython has specialised them. CPython 3.11
+    rewrites a function's bytecode as it warms up (counters, then specialised instructions) and assigns version tags
+    to the functions, dicts and types it specialises for: done in each program's fresh process, every such write is a
+    copy-on-write fault. Done once here, the forks inherit code that is already warm."""
+    program = marshal.dumps(("f", compile(_WARM_UP_PROGRAM, CANDIDATE_FILE, "exec")))
+    missing = marshal.dumps(("g", compile(_WARM_UP_PROGRAM, CANDIDATE_FILE, "exec")))
+    broken = marshal.dumps(("f", "def f(:\n"))
+    calls = [
+        MARSHALLED + marshal.dumps(((2,), {})),
+        MARSHALLED + marshal.dumps((([1, 2], "a"), {"k": (1,)})),
+        MARSHALLED + marshal.dumps(((0,), {})),
+        MARSHALLED + marshal.dumps(((1,), {})),
+        encode(((3, iter([1])), {})),
+    ]
+    left, right = socket.socketpair()
+    try:
+        for _ in range(_WARM_UP_ROUNDS):
+            function, _ = _load(program)
+            _load(missing)
+            _load(broken)
+            for request in calls:
+                reply, _ = _answer(function, request)
+                write_frame(left.fileno(), reply)
+                read_frame(right.fileno())
+            send_json(left.fileno(), {"ready": True})
+            read_frame(right.fileno())
+    finally:
+        left.close()
+        right.close()

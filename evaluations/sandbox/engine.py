@@ -1,5 +1,6 @@
 """The host side of the sandbox: warm runners (one jail each) and a pool that spreads programs over them."""
 
+import collections
 import contextlib
 import fcntl
 import hashlib
@@ -359,22 +360,56 @@ def outcome_from(program_id: str, report: dict, verdict: dict | None, backend: s
 
 
 class _Shelf:
-    """Idle on-demand runners (those that import a package such as numpy before forking), shared by one run's
-    workers: a worker takes an idle one or starts one, and puts it back after its program. Such programs are few, so
-    a run usually starts one such runner instead of one per worker (each costs ~0.2 s of CPU to import numpy)."""
+    """On-demand runners (those that import a package such as numpy before forking), shared by one run's workers, and
+    the programs put aside for them. A worker takes an idle runner of the kind a program needs; when every one of that
+    kind is busy (or still starting), it puts the program aside, for the worker that holds one to run next, and goes on
+    with other programs. It starts another runner of that kind only for a program it did not put aside, or once it has
+    nothing else to do. Such programs are few, so a run usually starts one such runner (each costs ~0.2 s of CPU to
+    import numpy) rather than one for each worker that meets such a program while the first is busy or starting."""
 
     def __init__(self):
         self._idle: dict[tuple[str, ...], list[JailRunner]] = {}
+        self._busy: collections.Counter = collections.Counter()  # taken (or being started), per kind
+        self._aside: dict[tuple[str, ...], collections.deque] = {}
         self._lock = threading.Lock()
 
-    def take(self, preload: tuple[str, ...]) -> JailRunner | None:
+    def take(self, preload: tuple[str, ...], item, may_put_aside: bool) -> tuple[JailRunner | None, bool]:
+        """(an idle runner, False); (None, True): ``item`` is put aside, one of its kind being busy; (None, False):
+        the caller is to start one."""
         with self._lock:
             idle = self._idle.get(preload)
-            return idle.pop() if idle else None
+            if idle:
+                self._busy[preload] += 1
+                return idle.pop(), False
+            if may_put_aside and self._busy[preload]:
+                self._aside.setdefault(preload, collections.deque()).append(item)
+                return None, True
+            self._busy[preload] += 1
+            return None, False
+
+    def next_aside(self, preload: tuple[str, ...]):
+        """A program put aside for this kind of runner (for the worker that holds one), or None."""
+        with self._lock:
+            waiting = self._aside.get(preload)
+            return waiting.popleft() if waiting else None
+
+    def any_aside(self):
+        """A program put aside, of whatever kind (for a worker with nothing else to do), or None."""
+        with self._lock:
+            for waiting in self._aside.values():
+                if waiting:
+                    return waiting.popleft()
+            return None
 
     def put(self, preload: tuple[str, ...], runner: JailRunner) -> None:
         with self._lock:
+            self._busy[preload] -= 1
             self._idle.setdefault(preload, []).append(runner)
+
+    def lost(self, preload: tuple[str, ...]) -> None:
+        """A runner taken from here (or being started) is gone."""
+        with self._lock:
+            self._busy[preload] -= 1
 
     def close(self) -> None:
         with self._lock:
@@ -442,27 +477,41 @@ class SandboxPool:
 
         def worker():
             own: JailRunner | None = None  # this worker's lean runner
-            held: JailRunner | None = None  # an on-demand runner taken from the shelf for the current program
+            held: JailRunner | None = None  # an on-demand runner taken from the shelf
+            held_kind: tuple[str, ...] = ()
             try:
                 while True:
                     if stop is not None and stop.is_set():
                         return
-                    try:
-                        index, program = work.get_nowait()
-                    except queue.Empty:
-                        return
+                    # While it holds an on-demand runner, a worker first runs the programs put aside for its kind.
+                    item = shelf.next_aside(held_kind) if held is not None else None
+                    if held is not None and item is None:
+                        shelf.put(held_kind, held)
+                        held = None
+                    from_aside = item is not None
+                    if item is None:
+                        try:
+                            item = work.get_nowait()
+                        except queue.Empty:
+                            item, from_aside = shelf.any_aside(), True
+                            if item is None:
+                                return
+                    index, program = item
                     preload = self.preload_for(program)
                     if preload:
-                        runner = held = shelf.take(preload)
+                        if held is None:
+                            held, put_aside = shelf.take(preload, item, may_put_aside=not from_aside)
+                            if put_aside:
+                                continue
+                            held_kind = preload
+                            if held is None:
+                                held = self._new_runner(preload)
+                        runner = held
                     else:
                         runner = own
                     if runner is None or not runner.alive or runner.executed >= self.recycle_after:
                         if runner is not None:
                             runner.stop()
-                            if preload:
-                                held = None
-                            else:
-                                own = None
                         runner = self._new_runner(preload)
                         if preload:
                             held = runner
@@ -474,17 +523,17 @@ class SandboxPool:
                     except RunnerBroken as exc:
                         logger.warning("sandbox runner replaced after %s: %s", program.id, exc)
                         runner.stop()
-                        own = None if runner is own else own
-                        held = None
+                        if runner is own:
+                            own = None
+                        else:
+                            held = None
+                            shelf.lost(held_kind)
                         outcome = Outcome(
                             program_id=program.id,
                             status=OutcomeStatus.CRASHED,
                             exception_message=f"sandbox runner failed: {exc}",
                             backend=self.backend,
                         )
-                    if held is not None:
-                        shelf.put(preload, held)
-                        held = None
                     results[index] = outcome
                     if on_outcome is not None:
                         with lock:

@@ -282,6 +282,45 @@ def test_workers_share_the_runners_that_preload_numpy(sandbox_environment):
     assert sorted(started) == [(), (), ("numpy",)], started
 
 
+def test_a_program_whose_runner_is_busy_waits_for_it_while_there_is_other_work(sandbox_environment):
+    """A program that names numpy while the one numpy runner is busy (here: still starting) is put aside for that
+    runner rather than starting a second one; once a worker has nothing else to do, it starts one for what was put
+    aside instead of waiting on a long program."""
+    harness = Harness(kind="check", entry_point="f", test="def check(candidate):\n    assert candidate(4) == 5\n")
+    numpy_code = "import numpy\ndef f(x):\n    {}\n    return int(numpy.add(x, 1))\n"
+    plain = "def f(x):\n    return x + 1\n"
+
+    def run_counting(codes, limits=None):
+        pool = SandboxPool(workers=2)
+        started, start, order = [], pool._new_runner, []
+
+        def counting_start(preload=()):
+            started.append(preload)
+            return start(preload)
+
+        pool._new_runner = counting_start
+        programs = [Program(id=name, code=code, harness=harness, limits=limits) for name, code in codes.items()]
+        outcomes = pool.run(programs, on_outcome=lambda o: order.append(o.program_id))
+        return {o.program_id: o for o in outcomes}, sorted(started), order
+
+    # numpy_b comes while the numpy runner is still starting for numpy_a; the plain programs outlast that start.
+    codes = {"numpy_a": numpy_code.format("pass"), "numpy_b": numpy_code.format("pass")}
+    codes.update({f"plain_{i}": plain for i in range(300)})
+    outcomes, started, order = run_counting(codes)
+    assert all(o.status == OutcomeStatus.PASSED for o in outcomes.values()), outcomes
+    assert started == [(), (), ("numpy",)], started
+    assert order.index("numpy_b") > order.index("numpy_a")  # it waited for the runner, the plain programs did not
+    assert order.index("plain_0") < order.index("numpy_a")
+
+    # Nothing else to do: what was put aside gets a runner of its own rather than waiting for a program that loops.
+    codes = {"numpy_loop": numpy_code.format("while True: pass"), "numpy_b": numpy_code.format("pass")}
+    outcomes, started, order = run_counting(codes, limits=Limits(timeout_s=2.0))
+    assert outcomes["numpy_loop"].status == OutcomeStatus.TIMEOUT
+    assert outcomes["numpy_b"].status == OutcomeStatus.PASSED
+    assert started == [("numpy",), ("numpy",)], started
+    assert order == ["numpy_b", "numpy_loop"]
+
+
 def test_the_codec_round_trips_values_and_rejects_anything_malformed():
     """What crosses between checker and candidate: exact types both ways, and the checker reads a candidate's bytes
     strictly (one JSON value, nothing around it), so malformed data is an error, never a value."""

@@ -133,7 +133,7 @@ def run_candidate(sock_fd, out_fd, limit_plans, cgroup_fd=None):
 
 
 def _load(message):
-    """Run the program: its function, or (None, the message that says why there is none)."""
+    """Run the program: (its function, None), or (None, the message that says why there is none)."""
     entry, code = marshal.loads(message)  # noqa: S302 - written by the trusted harness
     # Same namespace shape as the official harness: the program runs in an empty globals dict.
     namespace = {}

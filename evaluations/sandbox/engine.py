@@ -512,6 +512,10 @@ class SandboxPool:
                     if runner is None or not runner.alive or runner.executed >= self.recycle_after:
                         if runner is not None:
                             runner.stop()
+                            if preload:
+                                held = None
+                            else:
+                                own = None
                         runner = self._new_runner(preload)
                         if preload:
                             held = runner

@@ -1,6 +1,8 @@
 """The execution engine: typed outcomes, agreement with the official HumanEval harness, limits and backends."""
 
 import dis
+import json
+import math
 import os
 import threading
 import time
@@ -11,7 +13,7 @@ import pytest
 from evaluations.sandbox.backends import SandboxUnavailable, make_backend
 from evaluations.sandbox.engine import SandboxPool
 from evaluations.sandbox.jail.codec import CodecError, decode, encode
-from evaluations.sandbox.jail.common import frame, read_frame
+from evaluations.sandbox.jail.common import compact_json, frame, read_frame
 from evaluations.sandbox.jail.harness import COMPILE_HERE_MAX
 from evaluations.sandbox.types import Harness, Limits, OutcomeStatus, Program, TestPart
 from tests.evaluations.conftest import dev_samples, humaneval_program
@@ -336,6 +338,27 @@ def test_the_codec_round_trips_values_and_rejects_anything_malformed():
             decode(bad)
 
 
+def test_the_jails_json_is_what_json_dumps_writes():
+    """Every message in the jail is written by one encoder made once (common.compact_json): its text is exactly
+    json.dumps's with compact separators, and a value JSON cannot hold is a TypeError, as there."""
+    values = [
+        {"a": [1, 2.5, None, True, 'é\u2028"x'], "b": {"c": float("nan"), "d": -math.inf}},
+        "text",
+        -(10**30),
+        1e-300,
+        [],
+        {},
+        [[[{}]]],
+        {1.5: 2, None: 3, True: 4, 7: "seven"},
+    ]
+    for value in values:
+        assert compact_json(value) == json.dumps(value, separators=(",", ":"))
+    for bad in ({"x": object()}, [b"bytes"], {(1, 2): 3}):
+        with pytest.raises(TypeError):
+            compact_json(bad)
+    assert compact_json({"after": "errors"}) == '{"after":"errors"}'  # nothing left over from the failed calls
+
+
 def test_the_supervisor_warms_up_the_code_each_program_runs(monkeypatch):
     """Run before any fork, the warm-up leaves the candidate's per-program code quickened and specialised, so each
     program's process does not rewrite it (each rewrite there is a copy-on-write fault)."""
@@ -356,6 +379,24 @@ def test_the_supervisor_warms_up_the_code_each_program_runs(monkeypatch):
     candidate._warm_up()
     for name, function in fresh.items():
         assert rewritten(function) > 10, name
+
+
+TYPING_CACHE_PROGRAM = """
+import typing
+
+
+def f():
+    cells = type(typing.List).__getitem__.__closure__
+    return [cell.cell_contents.cache_info().currsize for cell in cells if hasattr(cell.cell_contents, "cache_info")]
+"""
+
+
+def test_programs_find_common_typing_generics_already_made(sandbox_environment):
+    """The warm-up leaves typing's cache of subscripted generics (List[int], List[str], ...) filled in the supervisor,
+    so a program annotated as HumanEval's prompts are reads them rather than building them in its own process."""
+    harness = Harness(kind="check", entry_point="f", test="def check(candidate):\n    assert candidate()[0] >= 6\n")
+    outcome = SandboxPool(workers=1).run([Program(id="typing-cache", code=TYPING_CACHE_PROGRAM, harness=harness)])[0]
+    assert outcome.status == OutcomeStatus.PASSED, outcome
 
 
 def test_frames_are_read_whole_and_anything_else_is_an_error():

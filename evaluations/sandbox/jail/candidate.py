@@ -187,8 +187,22 @@ def _answer(function, request):
 
 
 # A stand-in program that takes each path of _load and _answer (a result of each kind, an exception, SystemExit, the
-# codec's arguments), run in the supervisor before it forks any program (_warm_up).
+# codec's arguments), run in the supervisor before it forks any program (_warm_up). It also imports as programs
+# commonly do and annotates with typing's generics as HumanEval's prompts do: typing caches each subscripted alias,
+# and an alias the supervisor has already made costs a program's process ~45 fewer copy-on-write faults (counted).
 _WARM_UP_PROGRAM = """
+import math
+from typing import Any, Dict, List, Optional, Tuple
+
+
+def g(a: List[int], b: List[str], c: List[float], d: Tuple[int, int], e: Tuple[float, float]) -> Optional[str]:
+    return None
+
+
+def h(a: List[Any], b: Dict[str, int], c: Optional[int], d: List[List[int]]) -> List[Tuple[int, int]]:
+    return []
+
+
 def f(x, *args, **kwargs):
     if x == 0:
         raise ValueError("zero")

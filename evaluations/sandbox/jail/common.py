@@ -72,9 +72,26 @@ def write_frame(fd, payload: bytes):
     _write_all(fd, frame(payload))
 
 
-# One encoder for every message: json.dumps with its own separators builds a new encoder object per call, and in a
-# freshly forked process every object built touches pages that are not yet its own.
-compact_json = json.JSONEncoder(separators=(",", ":")).encode
+# One encoder for every message, made once: in a freshly forked process every object built touches pages that are
+# not yet its own, and JSONEncoder.encode builds a C encoder and a nested function on every call (8 more copy-on-write
+# faults per call in a program's process). No circular-reference check: every value encoded here is built afresh
+# (codec._encode, exception descriptions, reports), and a cycle would end in RecursionError, not a hang.
+def _not_serializable(obj):
+    raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
+
+
+_make_encoder = json.encoder.c_make_encoder
+if _make_encoder is not None:
+    _encode_chunks = _make_encoder(
+        None, _not_serializable, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, True
+    )
+
+    def compact_json(obj):
+        """``obj`` as compact JSON text: what ``json.dumps(obj, separators=(",", ":"))`` returns."""
+        return "".join(_encode_chunks(obj, 0))
+
+else:  # an interpreter without the _json accelerator
+    compact_json = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def send_json(fd, obj):

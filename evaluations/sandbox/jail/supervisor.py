@@ -47,11 +47,15 @@ def _read_vm_data_bytes():
     return 256 * 1024 * 1024
 
 
+_CHILDREN_PATHS = {}  # pid -> its /proc children file, made once rather than formatted after every program
+
+
 def _children_of(pid, exclude=()):
     """Direct children of ``pid`` (but ``exclude``): one read of /proc/PID/task/PID/children, else a scan of /proc."""
     # Raw descriptors, not a file object: this runs after every program, and each page it touches costs a fault.
+    path = _CHILDREN_PATHS.get(pid) or _CHILDREN_PATHS.setdefault(pid, f"/proc/{pid}/task/{pid}/children")
     try:
-        fd = os.open(f"/proc/{pid}/task/{pid}/children", os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY)
     except OSError:
         fd = None
     if fd is not None:
@@ -85,43 +89,51 @@ def _children_of(pid, exclude=()):
     return found
 
 
-def _sweep(keep, known=()):
-    """Kill every process this supervisor parented except ``keep``, starting with ``known`` ones; orphans come back
-    to us (we are pid 1, or a subreaper) and die in turn, until none is left."""
-    # Plain loops and try statements: this runs after every program, in a process whose pages the program's fork has
-    # just made copy-on-write, so every frame and object it builds costs a page fault.
+def _sweep(keep, first):
+    """Kill the program's process ``first`` and every other process this supervisor parented but ``keep`` (T);
+    orphans come back to us (we are pid 1, or a subreaper) and die in turn, until none is left. Returns ``first``'s
+    wait status and resource usage (None, None if it was not ours to reap) and how many processes were reaped."""
+    # Plain loops and try statements, and waitpid (no resource-usage object) for all but the program's process: this
+    # runs after every program, in a process whose pages the program's fork has just made copy-on-write, so every
+    # frame and object it builds costs a page fault.
+    status = usage = None
+    reaped = 0
+    try:  # noqa: SIM105 - a bare try builds nothing; contextlib.suppress builds an object per call
+        os.kill(first, _SIGKILL)
+    except ProcessLookupError:
+        pass
+    try:
+        _, status, usage = os.wait4(first, 0)
+        reaped = 1
+    except ChildProcessError:
+        pass
     me = os.getpid()
-    statuses = {}
-    victims = known
     while True:
-        for pid in victims:
-            if not pid or pid in keep:
-                continue
-            try:  # noqa: SIM105 - a bare try builds nothing; contextlib.suppress builds an object per call
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        for pid in victims:
-            if not pid or pid in keep:
-                continue
+        while True:  # whatever else has died meanwhile
             try:
-                _, status, usage = os.wait4(pid, 0)
-            except ChildProcessError:
-                continue
-            statuses[pid] = (status, usage)
-        while True:
-            try:
-                pid, status, usage = os.wait4(-1, os.WNOHANG)
+                pid, _ = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
                 break
             if pid == 0:
                 break
-            statuses[pid] = (status, usage)
-        victims = _children_of(me, exclude=keep)
+            reaped += 1
+        victims = _children_of(me, exclude=(keep,))
         if not victims:
-            return statuses
+            return status, usage, reaped
+        for pid in victims:
+            try:  # noqa: SIM105 - see above
+                os.kill(pid, _SIGKILL)
+            except ProcessLookupError:
+                pass
+        for pid in victims:
+            try:
+                os.waitpid(pid, 0)
+                reaped += 1
+            except ChildProcessError:
+                pass
 
 
+_SIGKILL = int(signal.SIGKILL)
 _socketpair = _socket.socketpair
 _AF_UNIX, _SOCK_STREAM = int(socket.AF_UNIX), int(socket.SOCK_STREAM)
 
@@ -175,6 +187,7 @@ class Supervisor:
         self.t_sock = None
         self.harness_restarts = 0
         self.limits, self.limit_plans = None, ()
+        self.timeout_s, self.output_cap = 0.0, 0  # from the limits, worked out when they change
 
     def _left_nothing(self):
         """Remove the program's scratch directory and its parent if they are empty (rmdir never follows a link), and
@@ -209,7 +222,7 @@ class Supervisor:
     def stop_harness(self):
         if self.t_pid:
             with contextlib.suppress(ProcessLookupError):
-                os.kill(self.t_pid, signal.SIGKILL)
+                os.kill(self.t_pid, _SIGKILL)
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(self.t_pid, 0)
         if self.t_sock is not None:
@@ -278,6 +291,7 @@ class Supervisor:
         os.close(t_end)
         if limits != self.limits:  # usually the same as the last program's: a comparison allocates nothing
             self.limits = limits
+            self.timeout_s, self.output_cap = float(limits["timeout_s"]), int(limits["output_bytes"])
             self.limit_plans = (
                 limit_plan(limits, self.baseline_data, False),
                 limit_plan(limits, self.baseline_data, True) if self.cgroup_fd is not None else (),
@@ -294,9 +308,9 @@ class Supervisor:
         os.close(c_end)
         os.close(out_w)
         started = time.monotonic()
-        deadline = started + float(limits["timeout_s"])
-        cap = int(limits["output_bytes"])
-        output, total = bytearray(), 0
+        deadline = started + self.timeout_s
+        cap = self.output_cap
+        output, total = None, 0  # a bytearray once there is output: most programs print nothing
         c_fd = os.pidfd_open(c_pid)
         timed_out = harness_gone = False
         c_exited_early = False
@@ -315,6 +329,8 @@ class Supervisor:
                 chunk = os.read(out_r, 65536)
                 if chunk:
                     total += len(chunk)
+                    if output is None:
+                        output = bytearray()
                     output += chunk
                     if len(output) > cap:
                         del output[: len(output) - cap]
@@ -328,7 +344,7 @@ class Supervisor:
                 harness_gone = not harness_done
                 break
         elapsed = time.monotonic() - started
-        statuses = _sweep(keep={self.t_pid}, known=(c_pid,))
+        c_status, c_usage, reaped = _sweep(self.t_pid, c_pid)
         os.close(c_fd)
         if timed_out or not harness_done:
             # The candidate is gone now, so the harness sees its channel close and reports; give it a moment.
@@ -346,6 +362,8 @@ class Supervisor:
             if not chunk:
                 break
             total += len(chunk)
+            if output is None:
+                output = bytearray()
             output += chunk
             if len(output) > cap:
                 del output[: len(output) - cap]
@@ -356,7 +374,6 @@ class Supervisor:
             for root in self.wipe_roots:
                 _wipe(root)
             os.makedirs(self.scratch_root, exist_ok=True)
-        c_status, c_usage = statuses.get(c_pid, (None, None))
         return {
             "elapsed_s": round(elapsed, 6),
             "timed_out": timed_out,
@@ -366,10 +383,10 @@ class Supervisor:
             "candidate_exited_early": c_exited_early and not timed_out,
             "peak_memory_kb": int(c_usage.ru_maxrss) if c_usage else None,
             "cpu_s": round(c_usage.ru_utime + c_usage.ru_stime, 6) if c_usage else None,
-            "output": bytes(output).decode("utf-8", "replace"),
+            "output": bytes(output).decode("utf-8", "replace") if output else "",
             "output_bytes": total,
             "output_truncated": total > cap,
-            "processes": len(statuses),
+            "processes": reaped,
         }
 
 

@@ -24,7 +24,7 @@ from django.conf import settings
 from .backends import MODULE_SEPARATOR, Backend, SandboxUnavailable, make_backend
 from .cgroups import RunnerCgroup
 from .environment import ExecutionEnvironment, environment_get
-from .jail.common import loads_json
+from .jail.common import SAME_LIMITS, loads_json
 from .types import Harness, Limits, Outcome, OutcomeStatus, Program
 
 logger = logging.getLogger(__name__)
@@ -97,6 +97,7 @@ class JailRunner:
         self._config: dict = {}
         self.cgroup: RunnerCgroup | None = None
         self.retire = False  # replace this runner before its next program
+        self._limits_sent: Limits | None = None  # the supervisor's limits (a header repeats them only on change)
 
     # --- lifecycle ----------------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -127,6 +128,7 @@ class JailRunner:
             for fd in [*jail_fds, *cgroup_fds]:
                 os.close(fd)
         self._fds = {"ctl_in": ctl_in_w, "ctl_out": ctl_out_r, "spec": spec_w, "code": code_w, "verdict": verdict_r}
+        self._limits_sent = None
         for name in ("ctl_in", "spec", "code", "verdict"):
             os.set_blocking(self._fds[name], False)
         deadline = time.monotonic() + 60
@@ -247,17 +249,17 @@ class JailRunner:
     def execute(self, program: Program, limits: Limits) -> Outcome:
         spec, spec_key = encoded_harness(program.harness)
         code = json.dumps({"code": program.code, "entry_point": program.harness.entry_point}).encode()
-        header = {
-            "op": "run",
-            "spec_len": len(spec),
-            "spec_key": spec_key,
-            "code_len": len(code),
-            "limits": limits.as_dict(),
-        }
+        request = {"spec_len": len(spec), "spec_key": spec_key, "code_len": len(code)}
+        if limits == self._limits_sent:
+            # What the harness is to be told, which the supervisor passes on without parsing it.
+            header = SAME_LIMITS + json.dumps(request, separators=(",", ":")).encode()
+        else:
+            header = json.dumps({"op": "run", **request, "limits": limits.as_dict()}).encode()
+            self._limits_sent = limits
         deadline = time.monotonic() + limits.timeout_s + HOST_GRACE_S
         if self.cgroup is not None:
             self.cgroup.prepare(limits)
-        self._send(self._fds["ctl_in"], json.dumps(header).encode(), deadline)
+        self._send(self._fds["ctl_in"], header, deadline)
         self._write_raw(self._fds["spec"], spec, deadline)
         self._write_raw(self._fds["code"], code, deadline)
         verdict_bytes = bytearray()

@@ -486,6 +486,28 @@ def test_output_is_captured_capped_and_flagged(sandbox_environment):
     assert len(outcome.output_tail.encode()) == 1000 and outcome.output_tail.endswith("y\n")
     outcome = one("def f(x):\n    print('hello')\n    return x + 1\n")
     assert outcome.output_tail == "hello\n" and not outcome.output_truncated
+    # Any text crosses intact (the report is JSON): quotes, backslashes, control characters, non-ASCII, and bytes
+    # that are not UTF-8, which arrive replaced.
+    code = "import sys\ndef f(x):\n    print('\"q\" \\\\ \\x00\\x1f é ☃')\n    sys.stdout.flush()\n"
+    code += "    sys.stdout.buffer.write(b'\\xff\\n')\n    return x + 1\n"
+    outcome = one(code)
+    assert outcome.status == OutcomeStatus.PASSED, outcome
+    assert outcome.output_tail == '"q" \\ \x00\x1f é ☃\n\ufffd\n'
+    assert outcome.details["output_bytes"] == len(outcome.output_tail.encode()) - 2  # \ufffd stood for one byte
+
+
+def test_each_program_runs_under_its_own_limits_on_a_shared_runner(sandbox_environment):
+    """The supervisor is sent the limits only when they change: programs with different limits, interleaved on one
+    runner, each get their own (a 0.6 s sleep passes under 3 s and times out under 0.3 s, every time)."""
+    harness = Harness(kind="check", entry_point="f", test="def check(candidate):\n    assert candidate() == 1\n")
+    code = "import time\ndef f():\n    time.sleep(0.6)\n    return 1\n"
+    short, long = Limits(timeout_s=0.3), Limits(timeout_s=3.0)
+    chosen = [long, long, short, short, long, short, None, long]
+    programs = [Program(id=str(i), code=code, harness=harness, limits=limits) for i, limits in enumerate(chosen)]
+    outcomes = SandboxPool(workers=1, limits=short).run(programs)
+    statuses = [o.status for o in outcomes]
+    expected = [OutcomeStatus.PASSED if limits is long else OutcomeStatus.TIMEOUT for limits in chosen]
+    assert statuses == expected
 
 
 def test_programs_do_not_see_each_other(sandbox_environment):

@@ -16,6 +16,7 @@ import _socket
 import contextlib
 import errno
 import gc
+import json
 import os
 import select
 import signal
@@ -25,13 +26,15 @@ import time
 
 from .candidate import limit_plan, prepare_candidates, run_candidate  # jail: concatenated
 from .common import (  # jail: concatenated
+    SAME_LIMITS,  # jail: concatenated
     _close_fds_except,  # jail: concatenated
     _devnull_std,  # jail: concatenated
     _join_cgroup,  # jail: concatenated
     _set_dumpable,  # jail: concatenated
-    compact_json,  # jail: concatenated
-    recv_json,  # jail: concatenated
+    loads_json,  # jail: concatenated
+    read_frame,  # jail: concatenated
     send_json,  # jail: concatenated
+    write_frame,  # jail: concatenated
 )  # jail: concatenated
 from .harness import serve_harness  # jail: concatenated
 
@@ -144,11 +147,26 @@ def _fd_bytes(fd):
 
 
 def _describe_exit(status):
+    """How the program's process ended, as JSON text."""
     if status is None:
-        return None
+        return "null"
     if os.WIFSIGNALED(status):
-        return {"signal": os.WTERMSIG(status)}
-    return {"code": os.WEXITSTATUS(status)}
+        return f'{{"signal":{os.WTERMSIG(status):d}}}'
+    return f'{{"code":{os.WEXITSTATUS(status):d}}}'
+
+
+# The per-program messages the supervisor writes, as templates rather than dicts through the JSON encoder: the
+# report is built after the program's fork, when every object built costs a copy-on-write fault (~25 per program
+# went on building and encoding it, counted). Floats as %.6f (valid JSON, no exponent), strings through json's own
+# escaping.
+_REQUEST = '{"spec_len":%d,"spec_key":%s,"code_len":%d}'
+_REPORT = (
+    '{"elapsed_s":%.6f,"timed_out":%s,"spec_acknowledged":%s,"harness_lost":%s,"candidate_exit":%s,'
+    '"candidate_exited_early":%s,"peak_memory_kb":%s,"cpu_s":%s,"output":%s,"output_bytes":%d,'
+    '"output_truncated":%s,"processes":%d,"supervisor_cpu_s":%.6f}'
+)
+_JSON_BOOL = ("false", "true")
+_json_string = json.encoder.encode_basestring_ascii
 
 
 def _wipe(path):
@@ -251,20 +269,41 @@ class Supervisor:
             },
         )
         while True:
-            header = recv_json(self.ctl_in, 1 << 20)
-            if header is None or header.get("op") == "exit":
+            # A program's header is SAME_LIMITS and the harness's request, passed on as it is, or (for the first
+            # program and whenever the limits change) a JSON object with the limits.
+            data = read_frame(self.ctl_in, 1 << 20)
+            if data is None:
                 self.stop_harness()
                 return
-            send_json(self.ctl_out, self.run_one(header))
+            if data[:1] == SAME_LIMITS and self.limits is not None:
+                request = data[1:]
+            else:
+                header = loads_json(data)
+                if header.get("op") == "exit":
+                    self.stop_harness()
+                    return
+                self.set_limits(header["limits"])
+                request = (
+                    _REQUEST % (header["spec_len"], _json_string(header["spec_key"]), header["code_len"])
+                ).encode()
+            write_frame(self.ctl_out, self.run_one(request))
 
-    def run_one(self, header):
+    def set_limits(self, limits):
+        if limits != self.limits:
+            self.limits = limits
+            self.timeout_s, self.output_cap = float(limits["timeout_s"]), int(limits["output_bytes"])
+            self.limit_plans = (
+                limit_plan(limits, self.baseline_data, False),
+                limit_plan(limits, self.baseline_data, True) if self.cgroup_fd is not None else (),
+            )
+
+    def run_one(self, request):
+        """Run one program (``request``: what the harness is told); its report as JSON text (``_REPORT``), encoded."""
         before = time.process_time()
-        report = self._run_one(header)
-        report["supervisor_cpu_s"] = round(time.process_time() - before, 6)
-        return report
+        report = self._run_one(request)
+        return (_REPORT % (*report, time.process_time() - before)).encode()
 
-    def _run_one(self, header):
-        limits = header["limits"]
+    def _run_one(self, request):
         if not self.harness_alive():
             self.stop_harness()
             self.start_harness()
@@ -280,22 +319,12 @@ class Supervisor:
         t_sock, c_sock = _socketpair(_AF_UNIX, _SOCK_STREAM)
         t_end, c_end = t_sock.detach(), c_sock.detach()
         out_r, out_w = os.pipe()
-        request = compact_json(
-            {"spec_len": header["spec_len"], "spec_key": header["spec_key"], "code_len": header["code_len"]}
-        ).encode()
         harness_told = True
         try:
             self.t_sock.sendmsg([request], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, _fd_bytes(t_end))])
         except OSError:
             harness_told = False
         os.close(t_end)
-        if limits != self.limits:  # usually the same as the last program's: a comparison allocates nothing
-            self.limits = limits
-            self.timeout_s, self.output_cap = float(limits["timeout_s"]), int(limits["output_bytes"])
-            self.limit_plans = (
-                limit_plan(limits, self.baseline_data, False),
-                limit_plan(limits, self.baseline_data, True) if self.cgroup_fd is not None else (),
-            )
         plans = self.limit_plans
         c_pid = os.fork()
         if c_pid == 0:
@@ -374,20 +403,21 @@ class Supervisor:
             for root in self.wipe_roots:
                 _wipe(root)
             os.makedirs(self.scratch_root, exist_ok=True)
-        return {
-            "elapsed_s": round(elapsed, 6),
-            "timed_out": timed_out,
-            "spec_acknowledged": harness_told,
-            "harness_lost": harness_gone,
-            "candidate_exit": _describe_exit(c_status),
-            "candidate_exited_early": c_exited_early and not timed_out,
-            "peak_memory_kb": int(c_usage.ru_maxrss) if c_usage else None,
-            "cpu_s": round(c_usage.ru_utime + c_usage.ru_stime, 6) if c_usage else None,
-            "output": bytes(output).decode("utf-8", "replace") if output else "",
-            "output_bytes": total,
-            "output_truncated": total > cap,
-            "processes": reaped,
-        }
+        # The fields of _REPORT, in its order (the supervisor's CPU is added by run_one).
+        return (
+            elapsed,
+            _JSON_BOOL[timed_out],
+            _JSON_BOOL[harness_told],
+            _JSON_BOOL[harness_gone],
+            _describe_exit(c_status),
+            _JSON_BOOL[c_exited_early and not timed_out],
+            f"{c_usage.ru_maxrss:d}" if c_usage else "null",
+            f"{c_usage.ru_utime + c_usage.ru_stime:.6f}" if c_usage else "null",
+            _json_string(bytes(output).decode("utf-8", "replace")) if output else '""',
+            total,
+            _JSON_BOOL[total > cap],
+            reaped,
+        )
 
 
 def _release_free_memory():

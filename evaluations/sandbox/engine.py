@@ -24,7 +24,7 @@ from django.conf import settings
 from .backends import MODULE_SEPARATOR, Backend, SandboxUnavailable, make_backend
 from .cgroups import RunnerCgroup
 from .environment import ExecutionEnvironment, environment_get
-from .jail.common import SAME_LIMITS, loads_json
+from .jail.common import RUN, loads_json
 from .types import Harness, Limits, Outcome, OutcomeStatus, Program
 
 logger = logging.getLogger(__name__)
@@ -97,7 +97,7 @@ class JailRunner:
         self._config: dict = {}
         self.cgroup: RunnerCgroup | None = None
         self.retire = False  # replace this runner before its next program
-        self._limits_sent: Limits | None = None  # the supervisor's limits (a header repeats them only on change)
+        self._limits_sent: Limits | None = None  # the limits the supervisor holds (sent only when they change)
 
     # --- lifecycle ----------------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -249,16 +249,17 @@ class JailRunner:
     def execute(self, program: Program, limits: Limits) -> Outcome:
         spec, spec_key = encoded_harness(program.harness)
         code = json.dumps({"code": program.code, "entry_point": program.harness.entry_point}).encode()
+        # What the harness is to be told, which the supervisor passes on without parsing it.
         request = {"spec_len": len(spec), "spec_key": spec_key, "code_len": len(code)}
-        if limits == self._limits_sent:
-            # What the harness is to be told, which the supervisor passes on without parsing it.
-            header = SAME_LIMITS + json.dumps(request, separators=(",", ":")).encode()
-        else:
-            header = json.dumps({"op": "run", **request, "limits": limits.as_dict()}).encode()
-            self._limits_sent = limits
         deadline = time.monotonic() + limits.timeout_s + HOST_GRACE_S
         if self.cgroup is not None:
             self.cgroup.prepare(limits)
+        request = json.dumps(request, separators=(",", ":"))
+        if limits == self._limits_sent:
+            header = RUN + request.encode()
+        else:
+            header = json.dumps({"op": "run", "limits": limits.as_dict(), "request": request}).encode()
+            self._limits_sent = limits
         self._send(self._fds["ctl_in"], header, deadline)
         self._write_raw(self._fds["spec"], spec, deadline)
         self._write_raw(self._fds["code"], code, deadline)

@@ -9,7 +9,7 @@ FRAME_LIMIT = 256 * 1024 * 1024
 CANDIDATE_FILE = "<candidate>"
 RESULT = b"\x00"  # first byte of a frame that carries an encoded return value rather than a JSON message
 MARSHALLED = b"\x01"  # first byte of a frame of arguments in marshal format rather than the JSON codec's
-SAME_LIMITS = b"T"  # first byte of a program's header that holds only the harness's request (limits: the last ones)
+RUN = b"T"  # first byte of a program's header when the limits are the last ones: the rest is the harness's request
 _HEADER = struct.Struct(">I")
 _FIRST_READ = 8192
 

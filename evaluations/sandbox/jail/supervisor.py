@@ -26,7 +26,7 @@ import time
 
 from .candidate import limit_plan, prepare_candidates, run_candidate  # jail: concatenated
 from .common import (  # jail: concatenated
-    SAME_LIMITS,  # jail: concatenated
+    RUN,  # jail: concatenated
     _close_fds_except,  # jail: concatenated
     _devnull_std,  # jail: concatenated
     _join_cgroup,  # jail: concatenated
@@ -50,15 +50,11 @@ def _read_vm_data_bytes():
     return 256 * 1024 * 1024
 
 
-_CHILDREN_PATHS = {}  # pid -> its /proc children file, made once rather than formatted after every program
-
-
 def _children_of(pid, exclude=()):
     """Direct children of ``pid`` (but ``exclude``): one read of /proc/PID/task/PID/children, else a scan of /proc."""
     # Raw descriptors, not a file object: this runs after every program, and each page it touches costs a fault.
-    path = _CHILDREN_PATHS.get(pid) or _CHILDREN_PATHS.setdefault(pid, f"/proc/{pid}/task/{pid}/children")
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(f"/proc/{pid}/task/{pid}/children", os.O_RDONLY)
     except OSError:
         fd = None
     if fd is not None:
@@ -158,8 +154,7 @@ def _describe_exit(status):
 # The per-program messages the supervisor writes, as templates rather than dicts through the JSON encoder: the
 # report is built after the program's fork, when every object built costs a copy-on-write fault (building and
 # encoding it as a dict cost ~13 per program, counted). Floats as %.6f (valid JSON, no exponent), strings through
-# json's own escaping. _REQUEST is needed only when the limits change: otherwise the host sends the request as is.
-_REQUEST = '{"spec_len":%d,"spec_key":%s,"code_len":%d}'
+# json's own escaping.
 _REPORT = (
     '{"elapsed_s":%.6f,"timed_out":%s,"spec_acknowledged":%s,"harness_lost":%s,"candidate_exit":%s,'
     '"candidate_exited_early":%s,"peak_memory_kb":%s,"cpu_s":%s,"output":%s,"output_bytes":%d,'
@@ -269,23 +264,21 @@ class Supervisor:
             },
         )
         while True:
-            # A program's header is SAME_LIMITS and the harness's request, passed on as it is, or (for the first
-            # program and whenever the limits change) a JSON object with the limits.
+            # A program is RUN and the harness's request, passed on as it is; before the first program and whenever
+            # the limits change, it is {"op": "run", "limits": ..., "request": the same request} instead.
             data = read_frame(self.ctl_in, 1 << 20)
             if data is None:
                 self.stop_harness()
                 return
-            if data[:1] == SAME_LIMITS and self.limits is not None:
+            if data[:1] == RUN and self.limits is not None:
                 request = data[1:]
             else:
-                header = loads_json(data)
-                if header.get("op") == "exit":
-                    self.stop_harness()
+                message = loads_json(data)
+                if message.get("op") != "run":
+                    self.stop_harness()  # {"op": "exit"}
                     return
-                self.set_limits(header["limits"])
-                request = (
-                    _REQUEST % (header["spec_len"], _json_string(header["spec_key"]), header["code_len"])
-                ).encode()
+                self.set_limits(message["limits"])
+                request = message["request"].encode()
             write_frame(self.ctl_out, self.run_one(request))
 
     def set_limits(self, limits):

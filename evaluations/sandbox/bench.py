@@ -1,6 +1,7 @@
 """Sandbox throughput against the official HumanEval harness, measured in the same invocation.
 
-Both sides get the same programs and the same number of workers. The official harness executes model-written code
+Both sides get the same programs: the official harness with one worker per core (its n_workers), this engine with its
+own default runners (cores + 1) unless told otherwise. The official harness executes model-written code
 in the host process tree, which this platform never does, so it runs inside a bubblewrap jail of its own here (no
 network, read-only system, private /tmp); one jail for the whole run costs it nothing measurable.
 """

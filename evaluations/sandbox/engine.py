@@ -324,6 +324,8 @@ def outcome_from(program_id: str, report: dict, verdict: dict | None, backend: s
         )
     if report.get("harness_lost"):
         details["harness_lost"] = True
+    if report.get("answered_elsewhere"):
+        details["answered_elsewhere"] = True
     fields = {}
     if verdict:
         fields = {
@@ -351,6 +353,8 @@ def outcome_from(program_id: str, report: dict, verdict: dict | None, backend: s
             status = OutcomeStatus.TIMEOUT
         else:
             status = OutcomeStatus.EXITED_EARLY
+            if not fields.get("exception_type"):  # the harness itself saw nothing wrong: say what the supervisor saw
+                fields.update(exception_type="CandidateExited", exception_message=_left_early(report))
     else:
         try:
             status = OutcomeStatus(verdict.get("status"))
@@ -360,6 +364,15 @@ def outcome_from(program_id: str, report: dict, verdict: dict | None, backend: s
     return Outcome(
         status=status, details=details, parts=parts if isinstance(parts, dict) else {}, **{**common, **fields}
     )
+
+
+def _left_early(report: dict) -> str:
+    if report.get("answered_elsewhere"):
+        return (
+            "the program's answers came from another process than the one started for it (it forked and left the "
+            "answering to a child)"
+        )
+    return "the program's process exited before its tests finished"
 
 
 class _Shelf:

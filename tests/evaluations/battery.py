@@ -487,6 +487,19 @@ if os.fork() != 0:
         expect=frozenset({"exited_early"}),
     ),
     Attack(
+        "fork_and_wait_while_child_answers",
+        "forgery",
+        """
+    return _real(numbers, threshold)
+    """,
+        module="""
+import os
+if os.fork() != 0:
+    os.wait()
+""",
+        expect=frozenset({"exited_early"}),
+    ),
+    Attack(
         "read_test_from_memory",
         "forgery",
         """

@@ -113,6 +113,34 @@ def test_outcome_kinds(sandbox_environment):
     assert outcomes["timeout"].duration_s == pytest.approx(1.0, abs=0.3)
 
 
+def test_only_the_programs_own_process_may_answer(sandbox_environment):
+    # A program that forks while it loads and leaves the answering to the child has not passed, however fast its own
+    # process goes (it exits) or whether it stays (it waits): the harness checks which process every message came
+    # from, so the verdict does not depend on whether the supervisor saw the exit before the harness was done (CI once
+    # saw this program pass, 2 times in 200 here before the check). Forking inside the function and answering from
+    # the program's own process stays a pass.
+    harness = Harness(kind="check", entry_point="f", test="def check(candidate):\n    assert candidate(1) == 2\n")
+    body = "def f(x):\n    return x + 1\n"
+    codes = {
+        "parent_exits": body + "import os\nif os.fork() != 0:\n    os._exit(0)\n",
+        "parent_waits": body + "import os\nif os.fork() != 0:\n    os.wait()\n",
+        "forks_in_call": "import os\ndef f(x):\n    if os.fork() == 0:\n        os._exit(0)\n    os.wait()\n"
+        "    return x + 1\n",
+    }
+    rounds = 60
+    programs = [
+        Program(id=f"{name}#{i}", code=code, harness=harness) for i in range(rounds) for name, code in codes.items()
+    ]
+    outcomes = SandboxPool(workers=3).run(programs)
+    by_case = {name: [o for o in outcomes if o.program_id.startswith(name + "#")] for name in codes}
+    for name in ("parent_exits", "parent_waits"):
+        assert {o.status for o in by_case[name]} == {OutcomeStatus.EXITED_EARLY}, name
+        assert all(o.details.get("answered_elsewhere") for o in by_case[name]), name
+        assert "another process" in by_case[name][0].exception_message
+    assert {o.status for o in by_case["forks_in_call"]} == {OutcomeStatus.PASSED}
+    assert not any(o.details.get("answered_elsewhere") for o in by_case["forks_in_call"])
+
+
 def test_a_broken_test_spec_is_the_platforms_fault_and_the_next_program_is_unaffected(sandbox_environment):
     # The checker cannot compile this test, so it stops before it reads the program: the runner's input pipes are
     # then out of step, and the engine must notice and replace the runner rather than feed the next program the

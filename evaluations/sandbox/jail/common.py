@@ -10,21 +10,22 @@ CANDIDATE_FILE = "<candidate>"
 RESULT = b"\x00"  # first byte of a frame that carries an encoded return value rather than a JSON message
 MARSHALLED = b"\x01"  # first byte of a frame of arguments in marshal format rather than the JSON codec's
 RUN = b"T"  # first byte of a program's header when the limits are the last ones: the rest is the harness's request
+DONE = b"d"  # T to R: a program is judged; 4 bytes follow, the pid its candidate's messages came from (harness.py)
 _HEADER = struct.Struct(">I")
 _FIRST_READ = 8192
 
 
 # --- framing ------------------------------------------------------------------------------------------------------
-def _read_exact(fd, n):
+def _read_exact(fd, n, read=os.read):
     # One read nearly always does: frames are small and written whole. (os.read and os.write retry EINTR themselves.)
-    first = os.read(fd, min(n, 1 << 20)) if n else b""
+    first = read(fd, min(n, 1 << 20)) if n else b""
     if len(first) == n:
         return first
     if not first:
         return None
     chunks, got = [first], len(first)
     while got < n:
-        chunk = os.read(fd, min(n - got, 1 << 20))
+        chunk = read(fd, min(n - got, 1 << 20))
         if not chunk:
             return None
         chunks.append(chunk)
@@ -41,14 +42,15 @@ def _write_all(fd, data):
         view = view[os.write(fd, view) :]
 
 
-def read_frame(fd, limit=FRAME_LIMIT):
+def read_frame(fd, limit=FRAME_LIMIT, read=os.read):
     """The next frame's payload (None at the end of the stream). Every channel read this way carries one frame at a
-    time, each written in one call, so one read nearly always brings all of it; more than one frame is an error."""
-    data = os.read(fd, _FIRST_READ)
+    time, each written in one call, so one read nearly always brings all of it; more than one frame is an error.
+    ``read``: what reads from ``fd`` (``os.read``'s signature)."""
+    data = read(fd, _FIRST_READ)
     if len(data) < 4:
         if not data:
             return None
-        rest = _read_exact(fd, 4 - len(data))
+        rest = _read_exact(fd, 4 - len(data), read)
         if rest is None:
             return None
         data += rest
@@ -60,7 +62,7 @@ def read_frame(fd, limit=FRAME_LIMIT):
         return data[4:]
     if have > n:
         raise ValueError("more than one frame")
-    rest = _read_exact(fd, n - have)
+    rest = _read_exact(fd, n - have, read)
     return None if rest is None else data[4:] + rest
 
 

@@ -12,6 +12,7 @@ import time
 from .codec import CodecError, _numpy, decode, encode  # jail: concatenated
 from .common import (  # jail: concatenated
     CANDIDATE_FILE,  # jail: concatenated
+    DONE,  # jail: concatenated
     MARSHALLED,  # jail: concatenated
     RESULT,  # jail: concatenated
     _exception_info,  # jail: concatenated
@@ -31,16 +32,51 @@ class CandidateRaised(Exception):
     """The candidate raised an exception that is not a built-in type; carries its description."""
 
 
+_CREDENTIALS_SPACE = socket.CMSG_SPACE(12)  # struct ucred: pid, uid, gid
+_SOL_SOCKET, _SCM_CREDENTIALS, _BYTE_ORDER = socket.SOL_SOCKET, socket.SCM_CREDENTIALS, sys.byteorder
+
+
 class Channel:
+    """T's end of the socket to one program's candidate. Every message the candidate sends must come from the
+    candidate's own process: with SO_PASSCRED the kernel stamps each write with the writing process's pid (which an
+    unprivileged process cannot forge, and which keeps writes of different processes apart), and ``sender`` records
+    it. A program that forks while it loads and lets the child answer (the parent exiting, or waiting) has answered
+    from another process: the supervisor, which knows the candidate's pid, compares (supervisor.py)."""
+
     def __init__(self, fd):
         self.fd = fd
         self.last_raise = None  # (exception object raised in T, info from C)
+        # The pid every message so far came from: 0 before the first, -1 once two differ or one came unstamped.
+        self.sender = 0
+        self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, 0, fileno=fd)
+        # Set before the candidate is sent its program, so every write of the program's own code is stamped.
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+        self._recvmsg = self._socket.recvmsg
+
+    def release(self):
+        """Give the descriptor back (the caller closes it) and return ``sender``."""
+        self._socket.detach()
+        return self.sender
+
+    def _read(self, fd, n):
+        data, ancdata, _, _ = self._recvmsg(n, _CREDENTIALS_SPACE)
+        if data:
+            # The kernel puts the credentials first; descriptors the candidate might send along find no room in the
+            # buffer and are closed (the kernel sets MSG_CTRUNC), as plain reads discarded them before.
+            pid = -1
+            if ancdata:
+                level, kind, payload = ancdata[0]
+                if level == _SOL_SOCKET and kind == _SCM_CREDENTIALS and len(payload) >= 4:
+                    pid = int.from_bytes(payload[:4], _BYTE_ORDER, signed=True) or -1
+            if self.sender != pid:
+                self.sender = pid if self.sender == 0 else -1
+        return data
 
     def recv(self):
         """The candidate's next message: a result (``{"ok": value}``, sent as RESULT + encoded value so it is
         parsed once) or a control message (JSON object)."""
         try:
-            data = read_frame(self.fd)
+            data = read_frame(self.fd, read=self._read)
         except (OSError, ValueError) as exc:
             raise CandidateExited("the candidate's channel broke") from exc
         if data is None:
@@ -390,6 +426,7 @@ def serve_harness(ctl_sock, spec_fd, code_fd, verdict_fd):
             os._exit(0)
         request = loads_json(data)
         channel_fd = _received_fd(ancdata)
+        channel = None
         try:
             raw = _read_exact(spec_fd, request["spec_len"])
             key = request["spec_key"]
@@ -404,11 +441,14 @@ def serve_harness(ctl_sock, spec_fd, code_fd, verdict_fd):
             del raw
             program = loads_json(_read_exact(code_fd, request["code_len"]))
             before = time.process_time()
-            verdict = _judge(spec, program, Channel(channel_fd))
+            channel = Channel(channel_fd)
+            verdict = _judge(spec, program, channel)
             verdict["harness_cpu_s"] = round(time.process_time() - before, 6)
         except BaseException as exc:  # a broken test spec is the platform's fault, not the candidate's
             verdict = _failure("harness_error", _exception_info(exc))
+        sender = channel.release() if channel is not None else 0
         if channel_fd >= 0:
             os.close(channel_fd)
         send_json(verdict_fd, verdict)
-        ctl_sock.sendall(b"d")
+        # Done, and which process the candidate's messages came from (Channel.sender), for R to check.
+        ctl_sock.sendall(DONE + sender.to_bytes(4, sys.byteorder, signed=True))

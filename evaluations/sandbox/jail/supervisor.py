@@ -26,6 +26,7 @@ import time
 
 from .candidate import limit_plan, prepare_candidates, run_candidate  # jail: concatenated
 from .common import (  # jail: concatenated
+    DONE,  # jail: concatenated
     RUN,  # jail: concatenated
     _close_fds_except,  # jail: concatenated
     _devnull_std,  # jail: concatenated
@@ -142,6 +143,20 @@ def _fd_bytes(fd):
     return fd.to_bytes(4, sys.byteorder, signed=True)
 
 
+def _harness_done(sock):
+    """T's word that it has judged the program (harness.py): (True, the pid the candidate's messages came from: 0 if
+    none came, -1 if not all from one process), or (False, 0) if T is gone or said something else."""
+    data = sock.recv(5)
+    while 0 < len(data) < 5:
+        more = sock.recv(5 - len(data))
+        if not more:
+            break
+        data += more
+    if len(data) != 5 or data[:1] != DONE:
+        return False, 0
+    return True, int.from_bytes(data[1:], sys.byteorder, signed=True)
+
+
 def _describe_exit(status):
     """How the program's process ended, as JSON text."""
     if status is None:
@@ -157,7 +172,7 @@ def _describe_exit(status):
 # json's own escaping.
 _REPORT = (
     '{"elapsed_s":%.6f,"timed_out":%s,"spec_acknowledged":%s,"harness_lost":%s,"candidate_exit":%s,'
-    '"candidate_exited_early":%s,"peak_memory_kb":%s,"cpu_s":%s,"output":%s,"output_bytes":%d,'
+    '"candidate_exited_early":%s,"answered_elsewhere":%s,"peak_memory_kb":%s,"cpu_s":%s,"output":%s,"output_bytes":%d,'
     '"output_truncated":%s,"processes":%d,"supervisor_cpu_s":%.6f}'
 )
 _JSON_BOOL = ("false", "true")
@@ -336,6 +351,7 @@ class Supervisor:
         c_fd = os.pidfd_open(c_pid)
         timed_out = harness_gone = False
         c_exited_early = False
+        sender = 0
         harness_done = not harness_told
         watch = [out_r, self.t_sock, c_fd]
         while not harness_done:
@@ -362,7 +378,7 @@ class Supervisor:
                 c_exited_early = True
                 watch.remove(c_fd)
             if self.t_sock in readable:
-                harness_done = self.t_sock.recv(1) == b"d"
+                harness_done, sender = _harness_done(self.t_sock)
                 harness_gone = not harness_done
                 break
         elapsed = time.monotonic() - started
@@ -373,7 +389,9 @@ class Supervisor:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.t_pid, signal.SIGCONT)
             ready, _, _ = select.select([self.t_sock], [], [], 2.0)
-            if not ready or self.t_sock.recv(1) != b"d":
+            if ready:
+                harness_done, sender = _harness_done(self.t_sock)
+            if not ready or not harness_done:
                 harness_gone = True
                 self.stop_harness()
         while True:
@@ -396,6 +414,11 @@ class Supervisor:
             for root in self.wipe_roots:
                 _wipe(root)
             os.makedirs(self.scratch_root, exist_ok=True)
+        # Every message must have come from the program's own process: a process it forked that answered instead
+        # (while the program's own exited, or waited) makes the program one that left before its tests finished.
+        # Unlike the end of its process, which this loop may see only after the harness is done, this does not
+        # depend on timing.
+        answered_elsewhere = sender != 0 and sender != c_pid
         # The fields of _REPORT, in its order (the supervisor's CPU is added by run_one).
         return (
             elapsed,
@@ -403,7 +426,8 @@ class Supervisor:
             _JSON_BOOL[harness_told],
             _JSON_BOOL[harness_gone],
             _describe_exit(c_status),
-            _JSON_BOOL[c_exited_early and not timed_out],
+            _JSON_BOOL[(c_exited_early or answered_elsewhere) and not timed_out],
+            _JSON_BOOL[answered_elsewhere],
             f"{c_usage.ru_maxrss:d}" if c_usage else "null",
             f"{c_usage.ru_utime + c_usage.ru_stime:.6f}" if c_usage else "null",
             _json_string(bytes(output).decode("utf-8", "replace")) if output else '""',

@@ -51,6 +51,18 @@ def _try(expr: str, post: str = "WORKED = True") -> str:
     """
 
 
+def _fork_at_load(name: str, parent: str) -> Attack:
+    """A correct program that forks while it loads and leaves the answering to the child; ``parent``: what its own
+    process does meanwhile."""
+    return Attack(
+        name,
+        "forgery",
+        "return _real(numbers, threshold)",
+        module=f"\nimport os\nif os.fork() != 0:\n    {parent}\n",
+        expect=frozenset({"exited_early"}),
+    )
+
+
 ANY_FAILURE = frozenset({"failed", "error", "timeout", "memory", "crashed", "exited_early"})
 
 ATTACKS = [
@@ -473,32 +485,8 @@ sys.settrace(_tracer)
     return not _real(numbers, threshold)
     """,
     ),
-    Attack(
-        "fork_and_let_child_answer",
-        "forgery",
-        """
-    return _real(numbers, threshold)
-    """,
-        module="""
-import os
-if os.fork() != 0:
-    os._exit(0)
-""",
-        expect=frozenset({"exited_early"}),
-    ),
-    Attack(
-        "fork_and_wait_while_child_answers",
-        "forgery",
-        """
-    return _real(numbers, threshold)
-    """,
-        module="""
-import os
-if os.fork() != 0:
-    os.wait()
-""",
-        expect=frozenset({"exited_early"}),
-    ),
+    _fork_at_load("fork_and_let_child_answer", "os._exit(0)"),
+    _fork_at_load("fork_and_wait_while_child_answers", "os.wait()"),
     Attack(
         "read_test_from_memory",
         "forgery",

@@ -585,7 +585,8 @@ def default_workers() -> int:
     """One runner per core, plus one: a runner spends part of each program waiting on its processes, and the extra
     one keeps the cores busy meanwhile (about 10% more programs per second on two cores, 14-19% on real samples).
     The price: a program still running when the others are busy gets ~3/4 of a core instead of a whole one (the
-    official harness gives it ~0.95), and its time limit is wall-clock (docs/sandbox.md, "Speed")."""
+    official harness gives it ~0.70 with its default of 4 workers, ~0.95 with one per core), and its time limit is
+    wall-clock (docs/sandbox.md, "Speed")."""
     return len(os.sched_getaffinity(0)) + 1
 
 

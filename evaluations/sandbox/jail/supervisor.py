@@ -389,9 +389,8 @@ class Supervisor:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.t_pid, signal.SIGCONT)
             ready, _, _ = select.select([self.t_sock], [], [], 2.0)
-            if ready:
-                harness_done, sender = _harness_done(self.t_sock)
-            if not ready or not harness_done:
+            harness_done, sender = _harness_done(self.t_sock) if ready else (False, 0)
+            if not harness_done:
                 harness_gone = True
                 self.stop_harness()
         while True:
